@@ -1,0 +1,40 @@
+"""Entry point of the `kpisync` command: every error a user can cause ends as one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kpisync.core.errors import KpisyncError
+
+from . import connectors_cmd, pull, status  # noqa: F401  (commands register on import)
+from .app import app
+from .common import scrub
+
+
+def run() -> None:
+    """Console-script entry: run the app, turning errors into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except KpisyncError as exc:
+        print(f"error: {scrub(str(exc))}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 — the last line of defence against tracebacks
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("KPISYNC_DEBUG"):
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {scrub(str(exc))} (KPISYNC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Versioned SQL migrations of the store, applied in file-name order."""
