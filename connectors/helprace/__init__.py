@@ -1,0 +1,1 @@
+"""Helprace connector (entry point `helprace`)."""
