@@ -329,8 +329,10 @@ class HttpClient:
         try:
             data = response.json() if response.content else None
         except (ValueError, requests.exceptions.RequestException):
-            # A truncated or garbled body: the next attempt usually gets it whole.
-            raise _Transient("truncated or invalid JSON body", status=status) from None
+            if status >= 400:  # a tolerated error status: its body (often HTML) does not matter
+                data = None
+            else:  # a truncated or garbled body: the next attempt usually gets it whole
+                raise _Transient("truncated or invalid JSON body", status=status) from None
         return HttpResponse(status=status, headers=response.headers, data=data, url=response.url)
 
     def _wait_for(self, state: RetryCallState) -> float:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import types
+import typing
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
@@ -40,13 +42,41 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 def _to_sql(value: Any) -> Any:
+    """SQLite value of any model value (used where the column type is not known up front)."""
     if isinstance(value, datetime):
         return value.strftime(ISO_FORMAT)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        return _json(value)
     return value
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _iso_text(value: datetime | None) -> str | None:
+    # Models hold aware UTC datetimes without microseconds: isoformat is exact and fast.
+    return None if value is None else value.isoformat()[:19] + "Z"
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any] | None:
+    """How a column's values become SQLite values, decided once per column from its type."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    for option in options:
+        if typing.get_origin(option) is typing.Annotated:
+            option = typing.get_args(option)[0]
+        if option is datetime:
+            return _iso_text
+        if option is bool:
+            return lambda v: None if v is None else int(v)
+        origin = typing.get_origin(option) or option
+        if origin in (dict, list, tuple):
+            return _json
+    return None
 
 
 class _TableWriter:
@@ -55,7 +85,11 @@ class _TableWriter:
     def __init__(self, record_type: type[Record]) -> None:
         self.table = record_type.__table__
         fields = [name for name in record_type.model_fields if name != "raw"]
-        self.columns = ["source", *fields, *record_type.model_computed_fields, "raw", "synced_at"]
+        computed = list(record_type.model_computed_fields)
+        self.columns = ["source", *fields, *computed, "raw", "synced_at"]
+        self.fields = fields
+        self.computed = computed
+        self.converters = [_converter(record_type.model_fields[name].annotation) for name in fields]
         compared = [c for c in self.columns if c not in _KEY_COLUMNS and c not in _NOT_COMPARED]
         placeholders = ", ".join("?" for _ in self.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c not in _KEY_COLUMNS)
@@ -68,11 +102,17 @@ class _TableWriter:
         )
 
     def rows(self, records: Iterable[Record], source: str, synced_at: str) -> Iterator[tuple[Any, ...]]:
+        pairs = list(zip(self.fields, self.converters))
         for record in records:
-            data = record.model_dump()
-            data["source"] = source
-            data["synced_at"] = synced_at
-            yield tuple(_to_sql(data[c]) for c in self.columns)
+            values = record.__dict__
+            row: list[Any] = [source]
+            for name, convert in pairs:
+                value = values[name]
+                row.append(convert(value) if convert is not None else value)
+            row.extend(getattr(record, name) for name in self.computed)
+            row.append(_json(values["raw"]))
+            row.append(synced_at)
+            yield tuple(row)
 
 
 class Store:

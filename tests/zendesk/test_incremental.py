@@ -1,0 +1,60 @@
+"""Incremental Zendesk pulls: nothing changed → almost nothing done; changes arrive exactly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from kpisync.fixtures.world import World
+
+from .conftest import assert_store_matches_world, make_sim, make_world, pull, rows, snapshot
+
+
+def test_second_pull_costs_one_request_per_stream_and_writes_nothing(tmp_path: Path, world: World) -> None:
+    db = tmp_path / "zd.db"
+    with make_sim(world) as sim:
+        pull(db, sim)
+        before = snapshot(db)
+        run = pull(db, sim)
+    assert run.status == "success"
+    assert run.rows_written == 0
+    assert snapshot(db) == before
+    for stream in run.streams:
+        # `schedules` reads the list plus each schedule's holidays; `tickets` needs the agents list.
+        allowed = {"schedules": 1 + len(world.schedules), "tickets": 2}.get(stream.name, 1)
+        assert stream.requests <= allowed, (stream.name, stream.requests)
+
+
+def test_changes_arrive_on_the_next_pull(tmp_path: Path) -> None:
+    world = make_world(days=20, per_day=10, seed=11)
+    db = tmp_path / "zd.db"
+    with make_sim(world) as sim:
+        pull(db, sim)
+        t0 = world.now + timedelta(minutes=5)
+        open_ticket = next(t for t in world.tickets if t.status == "open" and not t.is_deleted)
+        world.add_comment(open_ticket.id, open_ticket.requester_id, True, t0)
+        world.set_status(open_ticket.id, "solved", t0 + timedelta(minutes=10), world.admin().id)
+        rated = next(t for t in world.tickets if t.rating is not None and not t.is_deleted)
+        world.rate(rated.id, -2, "changed my mind", t0 + timedelta(minutes=20))
+        victim = next(t for t in world.tickets if t.status == "closed" and not t.is_deleted)
+        world.delete_ticket(victim.id, t0 + timedelta(minutes=30))
+        world.advance(world.now + timedelta(days=2), rng_seed=5)
+        sim.sync_clock()
+        run = pull(db, sim)
+        assert run.status == "success", run.error
+    assert_store_matches_world(db, world)
+    assert rows(db, f"SELECT is_deleted FROM tickets WHERE external_id = '{victim.id}'") == [(1,)]
+    assert rows(db, f"SELECT sentiment, comment FROM ratings WHERE ticket_id = '{rated.id}'") == [(-1, "changed my mind")]
+    solved = rows(db, f"SELECT to_status FROM ticket_status_events WHERE ticket_id = '{open_ticket.id}' ORDER BY at")
+    assert ("solved",) in solved
+
+
+def test_full_refresh_rereads_everything_and_changes_nothing(tmp_path: Path, world: World) -> None:
+    db = tmp_path / "zd.db"
+    with make_sim(world) as sim:
+        pull(db, sim)
+        before = snapshot(db)
+        run = pull(db, sim, full_refresh=True)
+    assert run.status == "success"
+    assert run.records > 0 and run.rows_written == 0
+    assert snapshot(db) == before
