@@ -1,0 +1,326 @@
+"""Bluesky: mentions, replies and quotes of the brand account, plus keyword and hashtag search.
+
+Everything goes through the account's PDS with an app-password session (the public AppView
+refuses anonymous searchPosts). Streams:
+
+* `notifications` — app.bsky.notification.listNotifications?reasons=mention,reply,quote
+  (100 per page), then app.bsky.feed.getPosts for the posts' counts (25 per call).
+* `search` — app.bsky.feed.searchPosts?q=…&sort=latest&since=… per keyword and per "#hashtag".
+
+Both lists run newest first with an opaque cursor, so a poll pages back until it reaches what
+the last poll saw (`seen`, an indexedAt/sortAt instant) and only then moves the state; a killed
+poll resumes from its saved cursor. Authors' follower counts come from app.bsky.actor.getProfiles
+(25 per call, cached per run). The session is created once and refreshed, never re-created per
+run: see session.py. Requests per sync ≈ ⌈N/100⌉ + ⌈N/25⌉ + ⌈S/100⌉ per query + ⌈authors/25⌉.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, field_validator
+
+from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
+from kpisync.core.errors import ApiError, AuthError, MalformedPayload
+from kpisync.core.httpclient import HeaderBudget, HttpClient, Runtime
+from kpisync.core.models import Record
+from kpisync.core.timeutil import iso, to_utc
+
+from . import mapping
+from .session import Session, SessionBackend, SessionStore
+
+PAGE = 100  # listNotifications and searchPosts: limit 1..100
+BATCH = 25  # getPosts uris / getProfiles actors: at most 25
+REASONS = ("mention", "reply", "quote")
+TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
+
+
+class BlueskyConfig(ConnectorConfig):
+    """Settings: KPISYNC_BLUESKY_<FIELD> or [sources.bluesky] in kpisync.toml."""
+
+    #: The brand account's handle (or email), e.g. "nimbus.bsky.social".
+    identifier: str
+    #: An app password (Settings → Privacy and security → App passwords), not the account password.
+    app_password: SecretStr
+    #: The account's PDS; base_url overrides it (proxies, simulators).
+    pds_url: str = "https://bsky.social"
+    keywords: list[str] = []
+    hashtags: list[str] = []
+    #: More accounts of the brand: their posts are marked is_own_account.
+    other_accounts: list[str] = []
+    #: Look up authors' follower counts (one request per 25 new authors).
+    fetch_followers: bool = True
+    #: Where the login session is kept between runs (see README): keyring if available, else file.
+    session_store: SessionBackend = "auto"
+    session_file: str | None = None
+
+    @field_validator("hashtags")
+    @classmethod
+    def _bare_tags(cls, tags: list[str]) -> list[str]:
+        return [t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#")]
+
+
+class BlueskyConnector(Connector):
+    name = "bluesky"
+    title = "Bluesky"
+    kind = "social"
+    config_model = BlueskyConfig
+    description = "Mentions, replies and quotes of the brand account and keyword/hashtag search on Bluesky (free)."
+
+    config: BlueskyConfig
+
+    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        assert isinstance(config, BlueskyConfig)
+        self.base_url = (config.base_url or config.pds_url).rstrip("/")
+        host = urlsplit(config.pds_url).hostname or config.pds_url
+        self.sessions = SessionStore(f"{host}:{config.identifier.lower()}", config.session_store, config.session_file)
+        hint = "check identifier and app_password (KPISYNC_BLUESKY_IDENTIFIER, KPISYNC_BLUESKY_APP_PASSWORD)"
+        # Logins go through their own client: createSession's daily limit must not pause reads.
+        self.auth_http = HttpClient(self.base_url, runtime, name="bluesky", secrets=config.secret_values(), auth_hint=hint)
+        self.http = HttpClient(
+            self.base_url,
+            runtime,
+            name="bluesky",
+            secrets=config.secret_values(),
+            auth_hint=hint,
+            # docs.bsky.app advanced-guides/rate-limits: 3000 requests / 5 min per IP, RateLimit-* headers.
+            rate_policy=HeaderBudget(remaining=("ratelimit-remaining",), reset=("ratelimit-reset",),
+                                     floor=0, reset_is_epoch=True),  # fmt: skip
+            default_retry_after=1.0,
+        )
+        self._session: Session | None = None
+        self._brand: mapping.Brand | None = None
+        self._followers: dict[str, int | None] = {}
+
+    # -- session -------------------------------------------------------------------------------
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.sessions.load() or self._create_session()
+        return self._session
+
+    def _create_session(self) -> Session:
+        """com.atproto.server.createSession: rate limited (~100/day), so only when nothing is saved."""
+        response = self.auth_http.request(
+            "POST",
+            "/xrpc/com.atproto.server.createSession",
+            json_body={"identifier": self.config.identifier, "password": self.config.app_password.get_secret_value()},
+            tolerate=(400, 401, 429),
+            retry_statuses=(500, 502, 503, 504),
+        )
+        if response.status == 429:
+            reset = response.headers.get("ratelimit-reset")
+            when = f"; it resets at {iso(float(reset))}" if reset and reset.isdigit() else ""
+            raise ApiError(
+                "bluesky: createSession is rate limited (Bluesky allows about 100 logins a day per account)"
+                f"{when}. kpisync reuses its saved session ({self.sessions.where}); it was missing or revoked",
+                status=429,
+            )
+        if response.status in (400, 401):
+            raise AuthError(f"bluesky: login failed ({_xrpc_error(response.data)}) — {self.http.auth_hint}")
+        return self._keep(response.data, "createSession")
+
+    def _refresh_session(self) -> Session:
+        """com.atproto.server.refreshSession with the refreshJwt; the old one is revoked by it."""
+        current = self.session()
+        response = self.auth_http.request(
+            "POST",
+            "/xrpc/com.atproto.server.refreshSession",
+            headers={"Authorization": f"Bearer {current.refresh_jwt}"},
+            tolerate=(400, 401),
+            retry_statuses=(429, 500, 502, 503, 504),
+        )
+        if response.status in (400, 401):  # refresh token expired or revoked: log in again
+            self.sessions.clear()
+            self._session = self._create_session()
+            return self._session
+        self._session = self._keep(response.data, "refreshSession")
+        return self._session
+
+    def _keep(self, data: Any, method: str) -> Session:
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("accessJwt", "refreshJwt", "did")):
+            raise MalformedPayload(f"malformed response from {method}: expected accessJwt, refreshJwt and did")
+        session = Session(data["accessJwt"], data["refreshJwt"], data["did"], str(data.get("handle") or ""))
+        self.sessions.save(session)
+        return session
+
+    def xrpc(self, method: str, params: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+        """GET /xrpc/<method> with the session; an expired access token is refreshed once."""
+        for attempt in range(2):
+            token = self.session().access_jwt
+            response = self.http.request(
+                "GET", f"/xrpc/{method}", params=list(params),
+                headers={"Authorization": f"Bearer {token}"}, tolerate=(400, 401),
+            )  # fmt: skip
+            if response.status == 200 and isinstance(response.data, dict):
+                return response.data
+            error = (response.data or {}).get("error") if isinstance(response.data, dict) else None
+            if response.status in (400, 401) and error in TOKEN_ERRORS and attempt == 0:
+                self._refresh_session()
+                continue
+            if response.status == 401:
+                raise AuthError(f"bluesky: {method} refused the session ({_xrpc_error(response.data)}) — {self.http.auth_hint}")
+            raise ApiError(f"bluesky: {method} returned HTTP {response.status}: {_xrpc_error(response.data)}", status=response.status)
+        raise AuthError(f"bluesky: the session keeps being refused — {self.http.auth_hint}")
+
+    # -- contract ------------------------------------------------------------------------------
+    def check(self) -> None:
+        data = self.xrpc("com.atproto.server.getSession", ())
+        if not data.get("did"):
+            raise MalformedPayload("malformed response from com.atproto.server.getSession: no did")
+
+    def streams(self) -> list[Stream]:
+        return [NotificationsStream(self), SearchStream(self)]
+
+    def close(self) -> None:
+        self.http.close()
+        self.auth_http.close()
+
+    # -- helpers for the streams ---------------------------------------------------------------
+    def brand(self) -> mapping.Brand:
+        if self._brand is None:
+            session = self.session()
+            handles = {session.handle.lower(), *(h.lower().lstrip("@") for h in self.config.other_accounts)}
+            if "@" not in self.config.identifier:
+                handles.add(self.config.identifier.lower().lstrip("@"))
+            self._brand = mapping.Brand(
+                own_did=session.did,
+                own_handles=frozenset(h for h in handles if h),
+                keywords=tuple(self.config.keywords),
+                hashtags=tuple(self.config.hashtags),
+            )
+        return self._brand
+
+    def followers(self, dids: Sequence[str]) -> dict[str, int | None]:
+        """Follower counts of `dids` via app.bsky.actor.getProfiles (≤ 25 per call), cached."""
+        if self.config.fetch_followers:
+            missing = sorted({d for d in dids if d not in self._followers})
+            for start in range(0, len(missing), BATCH):
+                chunk = missing[start : start + BATCH]
+                data = self.xrpc("app.bsky.actor.getProfiles", [("actors", d) for d in chunk])
+                for profile in data.get("profiles") or []:
+                    self._followers[str(profile.get("did"))] = profile.get("followersCount")
+                for did in chunk:
+                    self._followers.setdefault(did, None)
+        return {d: self._followers.get(d) for d in dids}
+
+    def post_views(self, uris: Sequence[str]) -> dict[str, dict[str, Any]]:
+        views: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(uris), BATCH):
+            data = self.xrpc("app.bsky.feed.getPosts", [("uris", u) for u in uris[start : start + BATCH]])
+            views.update({str(v.get("uri")): v for v in data.get("posts") or []})
+        return views
+
+    def records(self, posts: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any] | None]],
+                fallback: tuple[str, str]) -> list[Record]:  # fmt: skip
+        """(uri, author, record, postView) → SocialMention rows with follower counts."""
+        followers = self.followers([str(author.get("did")) for _, author, _, _ in posts])
+        brand = self.brand()
+        return [
+            mapping.mention(uri, author, record, brand, fallback=fallback, counts=view,
+                            followers=followers.get(str(author.get("did"))))
+            for uri, author, record, view in posts
+        ]  # fmt: skip
+
+
+def _xrpc_error(data: Any) -> str:
+    """"ExpiredToken: Token has expired" from an XRPC error body."""
+    if isinstance(data, dict) and data.get("error"):
+        return f"{data['error']}: {data.get('message', '')}".strip(": ")
+    return "no error body"
+
+
+def _poll(
+    fetch: Callable[[str | None], tuple[list[dict[str, Any]], str | None]],
+    stamp: Callable[[dict[str, Any]], datetime | None],
+    state: dict[str, Any],
+    floor: datetime | None,
+) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Page a newest-first list back to max(last seen, floor). State: {"seen"} between polls,
+    {"seen", "head", "cursor"} within one; items at the `seen` instant are read again (upserts)."""
+    seen = to_utc(state.get("seen"))
+    head, cursor = state.get("head"), state.get("cursor")
+    bound = max((b for b in (seen, floor) if b is not None), default=None)
+    while True:
+        items, next_cursor = fetch(cursor)
+        stamps = [stamp(i) for i in items]
+        if head is None and items:
+            head = iso(max(s for s in stamps if s is not None))
+        keep = [i for i, s in zip(items, stamps) if bound is None or s is None or s >= bound]
+        done = not items or len(keep) < len(items) or not next_cursor
+        if done:
+            newest = head or iso(seen)
+            yield keep, {"seen": newest} if newest else {}
+            return
+        yield keep, {"seen": iso(seen), "head": head, "cursor": next_cursor}
+        cursor = next_cursor
+
+
+class NotificationsStream(Stream):
+    """Posts that mention, reply to or quote the brand account."""
+
+    name = "notifications"
+
+    def __init__(self, connector: BlueskyConnector) -> None:
+        self.bs = connector
+
+    def _fetch(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        params: list[tuple[str, Any]] = [("reasons", r) for r in REASONS] + [("limit", PAGE)]
+        if cursor:
+            params.append(("cursor", cursor))
+        data = self.bs.xrpc("app.bsky.notification.listNotifications", params)
+        items = data.get("notifications")
+        if not isinstance(items, list):
+            raise MalformedPayload("malformed response from listNotifications: expected 'notifications'")
+        return [n for n in items if n.get("reason") in REASONS], data.get("cursor")
+
+    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        fallback = ("mention", self.bs.brand().own_term)
+        for items, new_state in _poll(self._fetch, lambda n: to_utc(n.get("indexedAt")), state or {}, self.bs.config.start_date):
+            views = self.bs.post_views([str(n["uri"]) for n in items])
+            posts = []
+            for n in items:
+                view = views.get(str(n["uri"]))
+                author, record = (view["author"], view["record"]) if view else (n.get("author") or {}, n.get("record") or {})
+                posts.append((str(n["uri"]), author, record, view))
+            yield Batch(self.bs.records(posts, fallback), new_state)
+
+
+class SearchStream(Stream):
+    """app.bsky.feed.searchPosts for each keyword and "#hashtag", newest first since the last poll."""
+
+    name = "search"
+
+    def __init__(self, connector: BlueskyConnector) -> None:
+        self.bs = connector
+
+    def queries(self) -> list[tuple[str, tuple[str, str]]]:
+        return [(k, ("keyword", k)) for k in self.bs.config.keywords] + [
+            ("#" + t, ("hashtag", "#" + t)) for t in self.bs.config.hashtags
+        ]
+
+    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        saved: dict[str, Any] = dict((state or {}).get("queries") or {})
+        for query, fallback in self.queries():
+            query_state = saved.get(query) or {}
+
+            def fetch(cursor: str | None, query: str = query, since: str | None = query_state.get("seen")) -> tuple[list[dict[str, Any]], str | None]:
+                params: list[tuple[str, Any]] = [("q", query), ("sort", "latest"), ("limit", PAGE)]
+                start = since or iso(self.bs.config.start_date)
+                if start:
+                    params.append(("since", start))
+                if cursor:
+                    params.append(("cursor", cursor))
+                data = self.bs.xrpc("app.bsky.feed.searchPosts", params)
+                posts = data.get("posts")
+                if not isinstance(posts, list):
+                    raise MalformedPayload("malformed response from searchPosts: expected 'posts'")
+                return posts, data.get("cursor")
+
+            for views, new_state in _poll(fetch, lambda v: to_utc(v.get("indexedAt")), query_state, self.bs.config.start_date):
+                saved[query] = new_state
+                posts = [(str(v["uri"]), v.get("author") or {}, v.get("record") or {}, v) for v in views]
+                yield Batch(self.bs.records(posts, fallback), {"queries": dict(saved)})

@@ -1,0 +1,5 @@
+"""Mastodon connector (entry point `mastodon`)."""
+
+from .connector import MastodonConfig, MastodonConnector
+
+__all__ = ["MastodonConfig", "MastodonConnector"]

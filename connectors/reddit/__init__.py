@@ -1,0 +1,5 @@
+"""Reddit connector (entry point `reddit`)."""
+
+from .connector import RedditConfig, RedditConnector
+
+__all__ = ["RedditConfig", "RedditConnector"]
