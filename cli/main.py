@@ -8,6 +8,7 @@ import sys
 from kpisync.core.errors import KpisyncError
 
 from . import connectors_cmd, pull, status  # noqa: F401  (commands register on import)
+from . import helprace_cmd  # noqa: F401
 from .app import app
 from .common import scrub
 

@@ -1,1 +1,5 @@
 """Helprace connector (entry point `helprace`)."""
+
+from .connector import HelpraceConfig, HelpraceConnector
+
+__all__ = ["HelpraceConfig", "HelpraceConnector"]
