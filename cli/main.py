@@ -8,6 +8,12 @@ import sys
 from kpisync.core.errors import KpisyncError
 
 from . import connectors_cmd, pull, status  # noqa: F401  (commands register on import)
+from . import sync_cmd  # noqa: F401
+from . import schedule_cmd  # noqa: F401
+from . import init_cmd  # noqa: F401
+from . import auth_cmd  # noqa: F401
+from . import config_cmd  # noqa: F401
+from . import backup_cmd  # noqa: F401
 from . import helprace_cmd  # noqa: F401
 from .app import app
 from .common import scrub
@@ -16,7 +22,10 @@ from .common import scrub
 def run() -> None:
     """Console-script entry: run the app, turning errors into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* a command's typer.Exit code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except KpisyncError as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -1,21 +1,26 @@
 """One writer per (store, source): an advisory file lock next to the store.
 
 `flock` is released by the kernel when the holder dies, so a lock left by a killed sync is
-never stale: the next run simply gets it.
+never stale: the next run simply gets it. A second sync either fails at once (the default: a
+scheduled run that overlaps the previous one skips the source) or, with `wait`, polls until the
+holder finishes — polling rather than a blocking flock so that SIGTERM can end the wait.
 """
 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
+import threading
+import time
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockedError
+from .errors import Interrupted, LockedError
 
 
 class SourceLock:
-    """Held while a source syncs into a store; a second holder fails at once."""
+    """Held while a source syncs into a store; a second holder fails at once or waits."""
 
     def __init__(self, db_path: Path, source: str) -> None:
         self.path = db_path.with_name(f"{db_path.name}.{source}.lock")
@@ -23,17 +28,31 @@ class SourceLock:
         self.db_name = db_path.name
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, wait: float | None = None, stop: threading.Event | None = None) -> None:
+        """Take the lock; `wait` seconds (math.inf: no limit) for a running holder to finish.
+
+        A set `stop` event ends the wait with `Interrupted`.
+        """
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise LockedError(
-                f"another sync of '{self.source}' into {self.db_name} is running "
-                f"(pid {holder}); try again when it has finished"
-            ) from None
+        deadline = time.monotonic() + (wait or 0.0)
+        while not _try_flock(fd):
+            if stop is not None and stop.is_set():
+                os.close(fd)
+                raise Interrupted("interrupted while waiting for another sync; rerun to continue")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                waited = "" if not wait else (" after waiting" if math.isinf(wait) else f" after waiting {wait:g} s")
+                raise LockedError(
+                    f"another sync of '{self.source}' into {self.db_name} is running "
+                    f"(pid {holder}){waited}; try again when it has finished"
+                )
+            pause = min(0.05, remaining)
+            if stop is not None:
+                stop.wait(pause)
+            else:
+                time.sleep(pause)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -50,3 +69,11 @@ class SourceLock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False

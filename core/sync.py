@@ -94,12 +94,16 @@ def sync_source(
     full_refresh: bool = False,
     only_streams: list[str] | None = None,
     observer: SyncObserver | None = None,
+    lock_wait: float | None = None,
 ) -> RunResult:
-    """Pull every stream of `connector` into `store` under the name `source`."""
+    """Pull every stream of `connector` into `store` under the name `source`.
+
+    `lock_wait`: seconds to wait for another sync of the same source (default: fail at once).
+    """
     observer = observer or SyncObserver()
     runtime = connector.runtime
     lock = SourceLock(store.path, source)
-    lock.acquire()
+    lock.acquire(wait=lock_wait, stop=runtime.stop)
     try:
         streams = connector.streams()
         if only_streams:
