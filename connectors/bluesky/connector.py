@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -275,11 +276,12 @@ class NotificationsStream(Stream):
         items = data.get("notifications")
         if not isinstance(items, list):
             raise MalformedPayload("malformed response from listNotifications: expected 'notifications'")
-        return [n for n in items if n.get("reason") in REASONS], data.get("cursor")
+        return items, data.get("cursor")
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
         fallback = ("mention", self.bs.brand().own_term)
         for items, new_state in _poll(self._fetch, lambda n: to_utc(n.get("indexedAt")), state or {}, self.bs.config.start_date):
+            items = [n for n in items if n.get("reason") in REASONS]  # the server filters too
             views = self.bs.post_views([str(n["uri"]) for n in items])
             posts = []
             for n in items:
@@ -302,25 +304,25 @@ class SearchStream(Stream):
             ("#" + t, ("hashtag", "#" + t)) for t in self.bs.config.hashtags
         ]
 
+    def _page(self, query: str, since: str | None, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        params: list[tuple[str, Any]] = [("q", query), ("sort", "latest"), ("limit", PAGE)]
+        if since:
+            params.append(("since", since))
+        if cursor:
+            params.append(("cursor", cursor))
+        data = self.bs.xrpc("app.bsky.feed.searchPosts", params)
+        posts = data.get("posts")
+        if not isinstance(posts, list):
+            raise MalformedPayload("malformed response from searchPosts: expected 'posts'")
+        return posts, data.get("cursor")
+
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
         saved: dict[str, Any] = dict((state or {}).get("queries") or {})
+        start = self.bs.config.start_date
         for query, fallback in self.queries():
             query_state = saved.get(query) or {}
-
-            def fetch(cursor: str | None, query: str = query, since: str | None = query_state.get("seen")) -> tuple[list[dict[str, Any]], str | None]:
-                params: list[tuple[str, Any]] = [("q", query), ("sort", "latest"), ("limit", PAGE)]
-                start = since or iso(self.bs.config.start_date)
-                if start:
-                    params.append(("since", start))
-                if cursor:
-                    params.append(("cursor", cursor))
-                data = self.bs.xrpc("app.bsky.feed.searchPosts", params)
-                posts = data.get("posts")
-                if not isinstance(posts, list):
-                    raise MalformedPayload("malformed response from searchPosts: expected 'posts'")
-                return posts, data.get("cursor")
-
-            for views, new_state in _poll(fetch, lambda v: to_utc(v.get("indexedAt")), query_state, self.bs.config.start_date):
+            fetch = partial(self._page, query, query_state.get("seen") or iso(start))
+            for views, new_state in _poll(fetch, lambda v: to_utc(v.get("indexedAt")), query_state, start):
                 saved[query] = new_state
                 posts = [(str(v["uri"]), v.get("author") or {}, v.get("record") or {}, v) for v in views]
                 yield Batch(self.bs.records(posts, fallback), {"queries": dict(saved)})

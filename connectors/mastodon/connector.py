@@ -134,9 +134,6 @@ class MastodonConnector(Connector):
     def close(self) -> None:
         self.http.close()
 
-    def start(self) -> datetime | None:
-        return self.config.start_date
-
 
 class _Feed:
     """One id-ordered Mastodon list. State: {"min_id"} once caught up, {"head", "max_id"} while
@@ -149,7 +146,7 @@ class _Feed:
         #: A tag timeline answers 404 for a hashtag nobody has used yet (methods/timelines).
         self.may_not_exist = may_not_exist
         self.missing = False
-        self.start = connector.start()
+        self.start = connector.config.start_date
         self.path = path
         self.params = [*params, ("limit", limit)]
         self.limit = limit
@@ -161,37 +158,41 @@ class _Feed:
         else:
             yield from self._forward(str(state["min_id"]))
 
-    def _page(self, url: str, params: list[tuple[str, Any]] | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        response = self.http.get(url, params, tolerate=(404,) if self.may_not_exist else ())
+    def _page(self, params: list[tuple[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Items and the Link header's cursors ({"next": max_id, "prev": min_id}). Only the ids are
+        taken from the links: requests always go to our own base URL, so the token is never sent
+        to another host (and a proxy in base_url keeps working)."""
+        response = self.http.get(self.path, params, tolerate=(404,) if self.may_not_exist else ())
         if response.status == 404:
             self.missing = True
             return [], {}
         if not isinstance(response.data, list):
             raise MalformedPayload(f"malformed response from GET {self.path}: expected a list")
-        links = {link.get("rel", ""): link["url"] for link in parse_header_links(response.headers.get("Link", ""))}
-        return response.data, links
+        cursors = {}
+        for link in parse_header_links(response.headers.get("Link", "")):
+            rel, name = link.get("rel", ""), "max_id" if link.get("rel") == "next" else "min_id"
+            value = _query(link.get("url"), name)
+            if rel in ("next", "prev") and value:
+                cursors[rel] = value
+        return response.data, cursors
 
     def _backfill(self, head: str | None, max_id: str | None) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-        url: str | None = self.path
-        params: list[tuple[str, Any]] | None = [*self.params, *([("max_id", max_id)] if max_id else [])]
-        while url:
-            items, links = self._page(url, params)
+        while True:
+            items, cursors = self._page([*self.params, *([("max_id", max_id)] if max_id else [])])
             if self.missing:
                 return
             if head is None:
                 head = items[0]["id"] if items else "0"
             keep = [i for i in items if self.start is None or _created(i) >= self.start]
-            url, params = links.get("next"), None
-            done = not items or len(keep) < len(items) or url is None
-            yield keep, ({"min_id": head} if done else {"head": head, "max_id": _query(url, "max_id") or items[-1]["id"]})
+            max_id = cursors.get("next")
+            done = not items or len(keep) < len(items) or max_id is None
+            yield keep, ({"min_id": head} if done else {"head": head, "max_id": max_id})
             if done:
                 return
 
     def _forward(self, min_id: str) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-        url: str | None = self.path
-        params: list[tuple[str, Any]] | None = [*self.params, ("min_id", min_id)]
-        while url:
-            items, links = self._page(url, params)
+        while True:
+            items, cursors = self._page([*self.params, ("min_id", min_id)])
             if not items:
                 return
             newest = max(items, key=lambda i: int(i["id"]))["id"]
@@ -199,9 +200,7 @@ class _Feed:
             # min_id returns the `limit` items just above the cursor: a short page is the top.
             if len(items) < self.limit:
                 return
-            url, params = links.get("prev"), None
-            if url is None:
-                url, params = self.path, [*self.params, ("min_id", newest)]
+            min_id = cursors.get("prev") or newest
 
 
 def _created(item: dict[str, Any]) -> datetime:
