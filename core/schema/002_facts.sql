@@ -60,7 +60,8 @@ CREATE INDEX ticket_facts_last_resolved ON ticket_facts (last_resolved_at) WHERE
 CREATE INDEX ticket_facts_fr_od_start ON ticket_facts (fr_od_start) WHERE fr_od_start IS NOT NULL;
 CREATE INDEX ticket_facts_fr_od_end ON ticket_facts (fr_od_end) WHERE fr_od_end IS NOT NULL;
 
--- Per-ticket events KPIs count: agent replies (kind 'reply'), resolution events ('resolve'),
+-- Per-ticket events KPIs count: agent replies that answer no customer turn (kind 'reply'; the
+-- others are in reply_pairs), resolution events ('resolve'),
 -- reopens ('reopen'), macro applications ('macro', ref = macro), handle time ('time' / 'call',
 -- seconds; extra = wrap-up seconds of a call). agent/group = the credited agent and group.
 CREATE TABLE fact_events (
@@ -86,7 +87,7 @@ CREATE TABLE reply_pairs (
     seconds INTEGER,
     bh_seconds INTEGER
 );
-CREATE INDEX reply_pairs_reply ON reply_pairs (reply_at, seconds, bh_seconds) WHERE reply_at IS NOT NULL;
+CREATE INDEX reply_pairs_reply ON reply_pairs (reply_at, seconds, bh_seconds, tid, agent_id) WHERE reply_at IS NOT NULL;
 CREATE INDEX reply_pairs_unanswered ON reply_pairs (customer_at) WHERE reply_at IS NULL;
 CREATE INDEX reply_pairs_tid ON reply_pairs (tid);
 

@@ -1,0 +1,53 @@
+"""Human-readable KPI values for terminal output (JSON keeps raw seconds and fractions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def duration(seconds: float) -> str:
+    """3725 → "1h 2m"; 45 → "45s"; 200000 → "2d 7h"."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = seconds / 60
+    if minutes < 60:
+        rest = round(seconds % 60)
+        return f"{int(minutes)}m {rest}s" if minutes < 10 and rest else f"{minutes:.0f}m"
+    hours, minutes = divmod(int(round(minutes)), 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def human(value: Any, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "seconds":
+        return duration(value)
+    if unit == "fraction":
+        return f"{value * 100:.1f}%"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def change(previous: Any, current: Any, unit: str) -> str:
+    """"+12.5% (from 2h 3m)" style comparison text."""
+    if previous is None or current is None:
+        return "n/a"
+    delta = current - previous
+    if unit == "fraction":
+        text = f"{delta * 100:+.1f} pts"
+    elif unit == "seconds":
+        text = ("+" if delta >= 0 else "-") + duration(delta)
+    else:
+        text = f"{delta:+,.2f}".rstrip("0").rstrip(".")
+    if previous and unit != "fraction":
+        text += f" ({delta / abs(previous) * 100:+.1f}%)"
+    return text

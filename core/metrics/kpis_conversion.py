@@ -1,0 +1,91 @@
+"""`converted_tickets` (§A.16): registered only when the conversion module is installed.
+
+The matching of tickets to later orders is `conversion.converted_tickets` (its own definition
+and tests); this module only maps its rows onto the engine's buckets and groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from .query import Query
+from .registry import Cells, Need, kpi
+
+try:
+    from .conversion import converted_tickets as _converted
+except ImportError:  # the shop/orders work is not installed: no such KPI
+    _converted = None
+
+#: Engine dimension → conversion's group_by name and the row fields that make our group key.
+_DIMS = {"agent": ("agent", ("source", "agent_id")), "group": ("group", ("source", "group_id")),
+         "channel": ("channel", ("channel",)), "source": ("source", ("source",))}
+_GRAINS = ("day", "week", "month", "quarter")
+
+
+def _empty() -> dict[str, Any]:
+    return {"value": None, "count": 0, "converted": 0, "tickets_with_email": 0, "orders": 0, "revenue": {}}
+
+
+@contextmanager
+def _automatic_indexes(q: Query) -> Iterator[None]:
+    """The conversion query is written for SQLite's automatic indexes; the engine turns them off."""
+    q.conn.execute("PRAGMA automatic_index = ON")
+    try:
+        yield
+    finally:
+        q.conn.execute("PRAGMA automatic_index = OFF")
+
+
+def _key(row: dict[str, Any], fields: tuple[str, ...]) -> str:
+    values = ["" if row.get(f) is None else str(row[f]) for f in fields]
+    return "|".join(values) if len(values) > 1 else values[0]
+
+
+def _cell(row: dict[str, Any]) -> dict[str, Any]:
+    rate = row.get("conversion_rate")
+    return {
+        "value": None if rate is None else round(rate, 6), "count": row["tickets"], "converted": row["converted"],
+        "tickets_with_email": row["tickets_with_email"], "orders": row["orders"], "revenue": row["revenue"],
+    }
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+if _converted is not None:
+    converter = _converted
+
+    @kpi(
+        "converted_tickets",
+        unit="fraction",
+        definition="Customer tickets followed within N days by an order of the same customer email ÷ customer tickets "
+        "created (each order credited to the latest ticket before it); revenue per currency.",
+        data="tickets with requester emails, shop orders",
+        empty=_empty,
+        better="higher",
+        params=("since", "until", "period", "by"),
+        dims=tuple(_DIMS),
+        needs=(Need("orders", "1", "no shop orders synced (add a shop source such as shopify or woocommerce)", scope="any"),),
+    )
+    def converted_tickets(q: Query) -> Cells:
+        settings, window = q.settings, q.window
+        group, fields = _DIMS[q.by] if q.by else (None, ())
+        common = {"window_days": settings.conversion_window_days, "tz": settings.timezone}
+        cells: Cells = {}
+        with _automatic_indexes(q):
+            if window.period in _GRAINS:
+                labels = {b.label: i for i, b in enumerate(window.buckets)}
+                by = [g for g in (group, window.period) if g]
+                for row in converter(q.ctx.store, _utc(window.since), _utc(window.until), group_by=by, **common):
+                    index = labels.get(str(row.get("period")))
+                    if index is not None:
+                        cells[(index, _key(row, fields) if fields else "")] = _cell(row)
+                return cells
+            for index, bucket in enumerate(window.buckets):
+                for row in converter(q.ctx.store, _utc(bucket.lo), _utc(bucket.hi), group_by=group, **common):
+                    cells[(index, _key(row, fields) if fields else "")] = _cell(row)
+        return cells

@@ -1,0 +1,211 @@
+"""Derived facts: what one ticket's history turns into, and incremental = full rebuild."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # kpi_world.py beside this file (any pytest import mode)
+from kpi_world import World, epoch
+
+from kpisync.core.facts import pending_tickets, refresh_all, refresh_facts
+from kpisync.core.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "s.db") as s:
+        yield s
+
+
+def facts(store: Store, ticket: str) -> dict:
+    rows = store.query("SELECT * FROM ticket_facts WHERE ticket_id = ?", (ticket,))
+    return dict(rows[0]) if rows else {}
+
+
+def pairs(store: Store, ticket: str) -> list[tuple]:
+    return [tuple(r) for r in store.query(
+        "SELECT p.customer_at, p.reply_at, p.agent_id, p.seconds FROM reply_pairs p JOIN ticket_facts f ON f.tid = p.tid "
+        "WHERE f.ticket_id = ? ORDER BY p.customer_at", (ticket,))]
+
+
+def test_reply_pairs_follow_customer_turns(store: Store) -> None:
+    """Consecutive customer messages collapse; extra agent messages in a turn are not paired."""
+    w = World(store)
+    w.agent("a1", "Ann")
+    w.agent("a2", "Bob")
+    w.ticket("1", "2026-01-05 09:00", "open")
+    w.msg("1", "2026-01-05 09:00", "customer")           # turn 1 starts at creation
+    w.msg("1", "2026-01-05 09:10", "customer")           # same turn
+    w.msg("1", "2026-01-05 09:30", "agent", "a1", public=False)  # internal note: ignored
+    w.msg("1", "2026-01-05 10:00", "agent", "a1")        # answers turn 1 (3600 s)
+    w.msg("1", "2026-01-05 10:05", "agent", "a2")        # same turn: not paired
+    w.msg("1", "2026-01-05 12:00", "customer")           # turn 2
+    w.msg("1", "2026-01-05 12:30", "bot", "b1", automated=True)  # bot: not a reply
+    w.msg("1", "2026-01-05 13:00", "agent", "a2")        # answers turn 2 (3600 s)
+    w.msg("1", "2026-01-05 15:00", "customer")           # turn 3: unanswered
+    w.commit()
+    refresh_facts(store)
+    assert pairs(store, "1") == [
+        (epoch("2026-01-05 09:00"), epoch("2026-01-05 10:00"), "a1", 3600),
+        (epoch("2026-01-05 12:00"), epoch("2026-01-05 13:00"), "a2", 3600),
+        (epoch("2026-01-05 15:00"), None, None, None),
+    ]
+    f = facts(store, "1")
+    assert (f["first_reply_at"], f["first_reply_agent"]) == (epoch("2026-01-05 10:00"), "a1")
+    assert f["agent_replies"] == 3 and f["customer_followups"] == 3 and f["outbound"] == 0
+
+
+def test_agent_created_ticket_is_outbound_and_its_description_is_not_a_reply(store: Store) -> None:
+    w = World(store)
+    w.ticket("2", "2026-01-05 09:00", "solved")
+    w.msg("2", "2026-01-05 09:00", "agent", "a1")        # agent-written description
+    w.msg("2", "2026-01-05 11:00", "customer")           # first customer turn
+    w.msg("2", "2026-01-05 11:30", "agent", "a1")
+    w.lifecycle("2", ("2026-01-05 09:00", "open"), ("2026-01-05 12:00", "solved"))
+    w.commit()
+    refresh_facts(store)
+    f = facts(store, "2")
+    assert f["outbound"] == 1
+    assert f["agent_replies"] == 1 and f["agent_replies_all"] == 2
+    assert pairs(store, "2") == [(epoch("2026-01-05 11:00"), epoch("2026-01-05 11:30"), "a1", 1800)]
+
+
+def test_bots_never_count_as_agents_and_merge_notes_are_system(store: Store) -> None:
+    w = World(store)
+    w.agent("b1", "Answer Bot", bot=True)
+    w.ticket("3", "2026-01-05 09:00", "solved")
+    w.msg("3", "2026-01-05 09:00", "customer")
+    w.msg("3", "2026-01-05 09:01", "agent", "b1")        # mapped as agent, but the author is a bot
+    w.msg("3", "2026-01-05 09:02", "agent", "a1", via="merge")  # merge note
+    w.lifecycle("3", ("2026-01-05 09:00", "new"), ("2026-01-05 09:05", "solved"))
+    w.commit()
+    refresh_facts(store)
+    f = facts(store, "3")
+    assert f["first_reply_at"] is None and f["agent_replies_all"] == 0
+    assert f["bot_public"] == 1  # the bot message; the merge note is not counted
+
+
+def test_reopened_twice_gives_first_and_last_resolution_and_two_reopens(store: Store) -> None:
+    w = World(store)
+    w.ticket("4", "2026-01-05 09:00", "closed")
+    w.lifecycle(
+        "4",
+        ("2026-01-05 09:00", "new"), ("2026-01-05 10:00", "solved"), ("2026-01-05 11:00", "open"),
+        ("2026-01-05 12:00", "solved"), ("2026-01-05 13:00", "pending"), ("2026-01-05 14:00", "solved"),
+    )
+    w.status("4", "2026-01-09 14:00", "closed", "solved", via="rule")  # auto-close: not a new resolution
+    w.commit()
+    refresh_facts(store)
+    f = facts(store, "4")
+    assert f["first_resolved_at"] == epoch("2026-01-05 10:00")
+    assert f["last_resolved_at"] == epoch("2026-01-05 14:00")
+    assert f["reopens"] == 2 and f["res_automated"] == 0
+    # waits: new 1h + open 1h = 2h requester; pending 1h agent
+    assert (f["requester_wait"], f["agent_wait"]) == (7200, 3600)
+    spans = [tuple(r) for r in store.query("SELECT start_at, end_at FROM status_spans ORDER BY start_at")]
+    assert spans == [
+        (epoch("2026-01-05 09:00"), epoch("2026-01-05 10:00")),
+        (epoch("2026-01-05 11:00"), epoch("2026-01-05 12:00")),
+        (epoch("2026-01-05 13:00"), epoch("2026-01-05 14:00")),
+    ]
+
+
+def test_deleted_spam_and_merged_tickets_keep_only_a_flagged_row(store: Store) -> None:
+    w = World(store)
+    w.ticket("5", "2026-01-05 09:00", "deleted", is_deleted=True)
+    w.ticket("6", "2026-01-05 09:00", "open", is_spam=True, tags=["spam"])
+    w.ticket("7", "2026-01-05 09:00", "closed", is_merged=True, merged_into_id="8")
+    for ticket in ("5", "6", "7"):
+        w.msg(ticket, "2026-01-05 09:30", "agent", "a1")
+    w.commit()
+    refresh_facts(store)
+    assert [facts(store, t)["excluded"] for t in ("5", "6", "7")] == [1, 2, 3]
+    assert store.count("fact_events") == 0 and store.count("reply_pairs") == 0
+
+
+def test_assignee_at_resolution_comes_from_history(store: Store) -> None:
+    w = World(store)
+    w.ticket("9", "2026-01-05 09:00", "solved", assignee="a3")
+    w.assign("9", "2026-01-05 09:00", "assignee", "a1")
+    w.assign("9", "2026-01-05 12:00", "assignee", "a2", "a1")
+    w.assign("9", "2026-01-06 09:00", "assignee", "a3", "a2")  # reassigned after the solve
+    w.lifecycle("9", ("2026-01-05 09:00", "new"), ("2026-01-05 13:00", "solved"))
+    w.commit()
+    refresh_facts(store)
+    assert facts(store, "9")["res_agent"] == "a2"
+    spans = [tuple(r) for r in store.query("SELECT start_at, end_at, assignee_id FROM status_spans ORDER BY start_at")]
+    assert spans == [
+        (epoch("2026-01-05 09:00"), epoch("2026-01-05 12:00"), "a1"),
+        (epoch("2026-01-05 12:00"), epoch("2026-01-05 13:00"), "a2"),
+    ]
+
+
+def test_incremental_refresh_touches_only_changed_tickets_and_matches_a_rebuild(store: Store) -> None:
+    w = World(store)
+    for i in range(1, 6):
+        w.ticket(str(i), f"2026-01-0{i} 09:00", "open")
+        w.msg(str(i), f"2026-01-0{i} 09:00", "customer")
+    w.commit()
+    first = refresh_facts(store)
+    assert first.full and first.tickets == 5 and pending_tickets(store) == 0
+    w.msg("3", "2026-01-03 10:00", "agent", "a1")
+    w.lifecycle("3", ("2026-01-03 09:00", "new"), ("2026-01-03 11:00", "solved"))
+    w.commit()
+    assert pending_tickets(store) == 1
+    result = refresh_facts(store)
+    assert (result.full, result.tickets) == (False, 1)
+    assert facts(store, "3")["first_reply_at"] == epoch("2026-01-03 10:00")
+    snapshot = [tuple(r) for r in store.query("SELECT * FROM ticket_facts ORDER BY ticket_id")]
+    refresh_all(store)
+    assert [tuple(r) for r in store.query("SELECT * FROM ticket_facts ORDER BY ticket_id")][0][1:] == snapshot[0][1:]
+    assert sorted(r[1:] for r in snapshot) == sorted(tuple(r)[1:] for r in store.query("SELECT * FROM ticket_facts"))
+
+
+def test_a_failed_refresh_keeps_old_facts_and_the_pending_list(store: Store) -> None:
+    w = World(store)
+    w.ticket("1", "2026-01-05 09:00", "open")
+    w.commit()
+    refresh_facts(store)
+    w.msg("1", "2026-01-05 10:00", "agent", "a1")
+    w.commit()
+    store.conn.execute("CREATE TEMP TRIGGER boom BEFORE INSERT ON fact_events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(Exception):
+        refresh_facts(store)
+    assert pending_tickets(store) == 1 and facts(store, "1")["first_reply_at"] is None
+    store.conn.execute("DROP TRIGGER boom")
+    refresh_facts(store)
+    assert pending_tickets(store) == 0 and facts(store, "1")["first_reply_at"] == epoch("2026-01-05 10:00")
+
+
+def test_a_schedule_change_rebuilds_business_hours(store: Store) -> None:
+    w = World(store)
+    w.schedule("s1", "UTC", [(d, 9 * 60, 17 * 60) for d in range(5)])
+    w.ticket("1", "2026-01-05 08:00", "open")               # Monday
+    w.msg("1", "2026-01-05 08:00", "customer")
+    w.msg("1", "2026-01-05 10:00", "agent", "a1")
+    w.commit()
+    refresh_facts(store)
+    assert facts(store, "1")["bh_first_reply"] == 3600       # 09:00-10:00
+    w.schedule("s1", "UTC", [(d, 8 * 60, 17 * 60) for d in range(5)])
+    w.commit()
+    store.conn.execute("DELETE FROM changed_tickets")  # schedules mark no ticket; the fingerprint must notice
+    result = refresh_facts(store)
+    assert result.full
+    assert facts(store, "1")["bh_first_reply"] == 7200
+
+
+def test_sla_due_dates_from_events(store: Store) -> None:
+    w = World(store)
+    w.ticket("1", "2026-01-05 09:00", "open")
+    w.sla("1", "2026-01-05 09:00", "first_reply", "apply_sla", minutes=60)
+    w.sla("1", "2026-01-05 09:00", "resolution", "apply_sla", minutes=480)
+    w.sla("1", "2026-01-05 13:00", "resolution", "breach", instance=None)
+    w.commit()
+    refresh_facts(store)
+    f = facts(store, "1")
+    assert f["frt_due"] == epoch("2026-01-05 10:00")   # apply + 60 min
+    assert f["res_due"] == epoch("2026-01-05 13:00")   # the breach event wins over apply + target
+    assert (f["fr_od_start"], f["fr_od_end"]) == (epoch("2026-01-05 10:00"), None)
