@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .connector import Connector, Stream
 from .httpclient import Runtime
 from .errors import AuthError, Interrupted, KpisyncError, StoreError
+from .facts import refresh_facts
 from .lock import SourceLock
 from .store import Store
 
@@ -81,11 +81,6 @@ class SyncObserver:
     def stream_finished(self, source: str, result: StreamResult) -> None: ...
 
 
-#: Work run after a source's streams, inside the lock (the metrics core registers the refresh
-#: of derived per-ticket facts here). Each gets the store and the source name.
-POST_SYNC_HOOKS: list[Callable[[Store, str], None]] = []
-
-
 def sync_source(
     store: Store,
     source: str,
@@ -131,9 +126,9 @@ def sync_source(
                 if result.status == "interrupted":
                     run.status, run.error = "interrupted", result.error
                     break
+            if run.status != "interrupted":  # KPI facts of the tickets this run changed (core/facts.py)
+                refresh_facts(store, source)
             if run.status == "running":
-                for hook in POST_SYNC_HOOKS:
-                    hook(store, source)
                 failed = [s for s in run.streams if s.status == "failed"]
                 run.status = "failed" if failed else "success"
                 run.error = failed[0].error if failed else None
