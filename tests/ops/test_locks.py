@@ -22,16 +22,16 @@ from kpisync.core.lock import SourceLock
 from .conftest import closed_port, kpisync, start_kpisync, write_config
 
 HOLD = """
-import sys, time
+import sys
 from pathlib import Path
 from kpisync.core.lock import SourceLock
 lock = SourceLock(Path(sys.argv[1]), "zendesk")
 lock.acquire()
 print("held", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()  # hold until the test says so (or dies)
 lock.release()
 print("released", flush=True)
-time.sleep(30)
+sys.stdin.readline()
 """
 
 
@@ -44,15 +44,25 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def hold_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+def hold_lock(db: Path) -> subprocess.Popen[str]:
+    """Another process holding the lock of source `zendesk` until a line arrives on its stdin."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
 
+def started(process: subprocess.Popen[str]) -> None:
+    """Wait for the sync's first log line: it is about to take the locks."""
+    assert process.stderr is not None and "sync started: zendesk" in process.stderr.readline()
+    time.sleep(0.2)
+    assert process.poll() is None
+
+
 def test_busy_source_is_skipped_and_a_killed_holder_leaves_no_stale_lock(project: Path, env: dict[str, str]) -> None:
     db = project / "s.db"
-    holder = hold_lock(db, 60)
+    holder = hold_lock(db)
     try:
         busy = kpisync("sync", "--db", str(db), "--no-check", env=env, cwd=project)
         assert busy.returncode == LockedError.exit_code == 6
@@ -71,30 +81,32 @@ def test_busy_source_is_skipped_and_a_killed_holder_leaves_no_stale_lock(project
 
 def test_wait_takes_the_lock_when_the_holder_finishes(project: Path, env: dict[str, str]) -> None:
     db = project / "s.db"
-    holder = hold_lock(db, 0.6)
+    holder = hold_lock(db)
     try:
-        started = time.monotonic()
-        waited = kpisync("sync", "--db", str(db), "--no-check", "--wait", env=env, cwd=project)
-        elapsed = time.monotonic() - started
+        waiting = start_kpisync("sync", "--db", str(db), "--no-check", "--wait", env=env, cwd=project)
+        started(waiting)  # still running: it waits instead of skipping
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        _, stderr = waiting.communicate(timeout=30)
     finally:
         holder.kill()
         holder.wait()
-    assert waited.returncode == 1 and "another sync" not in waited.stderr, waited.stderr
-    assert elapsed >= 0.4  # it waited for the holder instead of skipping
+    assert waiting.returncode == 1 and "another sync" not in stderr, stderr  # got the lock; the API is down
+    assert "cannot reach http://127.0.0.1:" in stderr
 
 
 def test_wait_timeout_gives_up_and_sigterm_ends_a_wait(project: Path, env: dict[str, str]) -> None:
     db = project / "s.db"
-    holder = hold_lock(db, 60)
+    holder = hold_lock(db)
     try:
         timed_out = kpisync("sync", "--db", str(db), "--no-check", "--wait", "--wait-timeout", "0.3s", env=env, cwd=project)
         assert timed_out.returncode == 6
         assert f"(pid {holder.pid}) after waiting 0.3 s; try again when it has finished" in timed_out.stderr
 
         waiting = start_kpisync("sync", "--db", str(db), "--no-check", "--wait", env=env, cwd=project)
-        assert waiting.stderr is not None and "sync started: zendesk" in waiting.stderr.readline()
-        time.sleep(0.2)  # now polling the lock
-        assert waiting.poll() is None
+        started(waiting)
         waiting.send_signal(signal.SIGTERM)
         _, stderr = waiting.communicate(timeout=5)
         assert waiting.returncode == Interrupted.exit_code

@@ -8,10 +8,10 @@ world) and `zendesk_down`, a simulator in an outage that answers every request w
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -123,23 +123,24 @@ def test_unreachable_source_and_bad_credentials_are_per_source(sims: Sims, tmp_p
     assert WRONG not in done.stdout + done.stderr
 
 
-def lock_is_held(lock_file: Path) -> bool:
-    if not lock_file.exists():
-        return False
-    with open(lock_file, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+class Gate:
+    """Holds the first ticket-export request a simulator receives until `open()`: the sync
+    making it keeps its lock on the source for as long as the test needs, whatever the load."""
 
+    def __init__(self, sim: Any) -> None:
+        self.sim, self.answer = sim, sim.handle
+        self.reached, self.released = threading.Event(), threading.Event()
+        sim.handle = self.handle
 
-def wait_for(condition: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+    def handle(self, request: Any) -> Any:
+        if request.path == EXPORT and not self.reached.is_set():
+            self.reached.set()
+            self.released.wait(60)
+        return self.answer(request)
+
+    def open(self) -> None:
+        self.released.set()
+        self.sim.handle = self.answer
 
 
 def test_two_concurrent_syncs_never_share_a_source(sims: Sims, tmp_path: Path, env: dict[str, str]) -> None:
@@ -148,23 +149,20 @@ def test_two_concurrent_syncs_never_share_a_source(sims: Sims, tmp_path: Path, e
     (tmp_path / "kpisync.toml").write_text((tmp_path / "kpisync.toml").read_text().split("[sources.zendesk_down]")[0])
     env = sims.env(env)
     db = tmp_path / "s.db"
-    sims.a.faults.slow_next(1, seconds=2.5, path=EXPORT)  # the first run stays on `zendesk` a while
+    gate = Gate(sims.a)
     first = start_kpisync("sync", "--db", str(db), env=env, cwd=tmp_path)
-    wait_for(lambda: ("slow", EXPORT) in sims.a.faults.fired)
-    assert lock_is_held(tmp_path / "s.db.zendesk.lock")
+    assert gate.reached.wait(30)  # the first run is inside `zendesk`, holding its lock
     second = kpisync("sync", "--db", str(db), "--json", env=env, cwd=tmp_path)
-    out, err = first.communicate(timeout=60)
+    gate.open()
+    _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
 
     result = json.loads(second.stdout)
-    status = {o["source"]: o["status"] for o in result["sources"]}
-    assert status["zendesk"] == "locked"
-    [locked] = [o for o in result["sources"] if o["source"] == "zendesk"]
-    assert locked["error"] == (
+    assert {o["source"]: o["status"] for o in result["sources"]} == {"zendesk": "locked", "zendesk_eu": "success"}
+    assert second.returncode == 7  # partial
+    assert result["sources"][0]["error"] == (
         f"another sync of 'zendesk' into s.db is running (pid {first.pid}); try again when it has finished (or use --wait)"
     )
-    assert second.returncode == (7 if status["zendesk_eu"] == "success" else 6)
-
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT count(*) FROM sync_runs WHERE status = 'running'").fetchone()[0] == 0
@@ -172,16 +170,19 @@ def test_two_concurrent_syncs_never_share_a_source(sims: Sims, tmp_path: Path, e
     assert ticket_ids(db, "zendesk") == world_ticket_ids(sims.world_a)
     assert ticket_ids(db, "zendesk_eu") == world_ticket_ids(sims.world_b)
 
-    # with --wait, a run that overlaps waits for the source instead of skipping it
-    sims.a.faults.fired.clear()
-    sims.a.faults.slow_next(1, seconds=1.5, path=EXPORT)
+    # with --wait, an overlapping run waits for the source instead of skipping it
+    gate = Gate(sims.a)
     third = start_kpisync("sync", "--db", str(db), "--source", "zendesk", "--full-refresh", env=env, cwd=tmp_path)
-    wait_for(lambda: ("slow", EXPORT) in sims.a.faults.fired)
-    started = time.monotonic()
-    waiting = kpisync("sync", "--db", str(db), "--source", "zendesk", "--wait", env=env, cwd=tmp_path)
+    assert gate.reached.wait(30)
+    waiting = start_kpisync("sync", "--db", str(db), "--source", "zendesk", "--wait", env=env, cwd=tmp_path)
+    assert waiting.stderr is not None and "sync started: zendesk" in waiting.stderr.readline()
+    time.sleep(0.3)
+    assert waiting.poll() is None  # blocked on the lock, not skipped
+    gate.open()
     third.communicate(timeout=60)
-    assert third.returncode == 0 and waiting.returncode == 0, waiting.stderr
-    assert "another sync" not in waiting.stderr and time.monotonic() - started > 1.0
+    _, err = waiting.communicate(timeout=60)
+    assert third.returncode == 0 and waiting.returncode == 0, err
+    assert "another sync" not in err
 
 
 def test_sigterm_mid_stream_then_rerun_converges_to_the_ground_truth(small_worlds: Any, tmp_path: Path, env: dict[str, str]) -> None:
