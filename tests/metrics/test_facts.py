@@ -209,3 +209,20 @@ def test_sla_due_dates_from_events(store: Store) -> None:
     assert f["frt_due"] == epoch("2026-01-05 10:00")   # apply + 60 min
     assert f["res_due"] == epoch("2026-01-05 13:00")   # the breach event wins over apply + target
     assert (f["fr_od_start"], f["fr_od_end"]) == (epoch("2026-01-05 10:00"), None)
+
+
+def test_a_chat_session_counts_as_one_reply_and_shared_comments_are_ignored(store: Store) -> None:
+    w = World(store)
+    w.ticket("1", "2026-01-05 09:00", "solved", channel="chat")
+    w.msg("1", "2026-01-05 09:00", "customer", chat="s1")
+    w.msg("1", "2026-01-05 09:01", "agent", "a1", chat="s1")
+    w.msg("1", "2026-01-05 09:02", "customer", chat="s1")
+    w.msg("1", "2026-01-05 09:03", "agent", "a1", chat="s1")
+    w.msg("1", "2026-01-05 10:00", "agent", "a9", shared=True)  # from a ticket-sharing partner: not a reply
+    w.msg("1", "2026-01-05 11:00", "agent", "a1")              # a later email reply
+    w.lifecycle("1", ("2026-01-05 09:00", "new"), ("2026-01-05 12:00", "solved"))
+    w.commit()
+    refresh_facts(store)
+    f = facts(store, "1")
+    assert (f["agent_replies"], f["first_reply_at"]) == (2, epoch("2026-01-05 09:01"))
+    assert len(pairs(store, "1")) == 2  # both chat turns answered; the email reply answers no turn
