@@ -301,16 +301,16 @@ def test_rate_limits_and_server_errors_are_survived_on_a_scaled_clock(tmp_path: 
         sim.faults.fail_next(1, 500, path=r"^/api/v1/tickets/$")
         sim.faults.reset_next(1, path=r"/replies")
         sim.faults.truncate_next(1, path=r"^/api/v1/users/?$")
-        sim.omit_retry_after_next(1)
+        sim.faults.fail_next(2, 429, headers={"Retry-After": "30"}, path=r"/replies", body={"error": "Too Many Requests"})
+        sim.faults.fail_next(1, 429, path=r"/replies", body={"error": "Too Many Requests"})  # no Retry-After: 60 s
         runtime = Runtime(time_scale=scale)
         started = datetime.now()
         result = sync(sim, store, runtime, settings={"requests_per_minute": 1000})
         assert result.status == "success", result.error
         assert_store_matches(store, world)
-        limited = sim.request_count(status=429)
-        assert limited >= 3  # 66 requests at 8 a minute
-        assert runtime.waited >= 0.5 * limited  # each 429 waited out its Retry-After (or 60 s without one)
-        assert sorted(kind for kind, _ in sim.faults.fired) == ["reset", "status", "status", "status", "truncate"]
+        assert sim.request_count(status=429) >= 3  # the 3 above, plus the limiter's (66 requests at 8 a minute)
+        assert runtime.waited >= 30 + 30 + 60  # Retry-After honoured, 60 s when missing
+        assert sorted(kind for kind, _ in sim.faults.fired) == ["reset"] + ["status"] * 6 + ["truncate"]
         assert (datetime.now() - started).total_seconds() < 20
 
 
@@ -318,7 +318,8 @@ def test_pacing_keeps_requests_under_the_configured_rate(tmp_path: Path) -> None
     world = make_world(days=8)
     scale = 200.0  # one request every 2 s of clock = 10 ms real, longer than a request takes
     clock = SimClock(world.now + timedelta(minutes=2), scale=scale)
-    with HelpraceSimulator(world, email=EMAIL, api_key=KEY, clock=clock, limit_per_min=30) as sim, \
+    # the limit sits a little above the pace: on a busy machine arrival times jitter
+    with HelpraceSimulator(world, email=EMAIL, api_key=KEY, clock=clock, limit_per_min=36) as sim, \
             Store(tmp_path / "s.db") as store:  # fmt: skip
         runtime = Runtime(time_scale=scale)
         assert sync(sim, store, runtime, settings={"requests_per_minute": 30}).status == "success"
