@@ -8,8 +8,8 @@ refuses anonymous searchPosts). Streams:
 * `search` — app.bsky.feed.searchPosts?q=…&sort=latest&since=… per keyword and per "#hashtag".
 
 Both lists run newest first with an opaque cursor, so a poll pages back until it reaches what
-the last poll saw (`seen`, an indexedAt/sortAt instant) and only then moves the state; a killed
-poll resumes from its saved cursor. Authors' follower counts come from app.bsky.actor.getProfiles
+the last poll saw (`seen`, an indexedAt/sortAt instant, and the uris at it) and only then moves
+the state; a killed poll resumes from its saved cursor. Authors' follower counts come from app.bsky.actor.getProfiles
 (25 per call, cached per run). The session is created once and refreshed, never re-created per
 run: see session.py. Requests per sync ≈ ⌈N/100⌉ + ⌈N/25⌉ + ⌈S/100⌉ per query + ⌈authors/25⌉.
 """
@@ -240,23 +240,35 @@ def _poll(
     state: dict[str, Any],
     floor: datetime | None,
 ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Page a newest-first list back to max(last seen, floor). State: {"seen"} between polls,
-    {"seen", "head", "cursor"} within one; items at the `seen` instant are read again (upserts)."""
-    seen = to_utc(state.get("seen"))
-    head, cursor = state.get("head"), state.get("cursor")
+    """Page a newest-first list back to max(last seen, floor).
+
+    State between polls: {"seen": newest instant, "seen_uris": the uris at that instant}; within
+    a poll also {"head", "head_uris", "cursor"}. Items at the `seen` instant that are not in
+    `seen_uris` are still read (several posts can share an instant); known ones are skipped, so
+    a poll with nothing new costs one request and enriches nothing.
+    """
+    seen, seen_uris = to_utc(state.get("seen")), set(state.get("seen_uris") or ())
+    head, head_uris, cursor = state.get("head"), list(state.get("head_uris") or ()), state.get("cursor")
     bound = max((b for b in (seen, floor) if b is not None), default=None)
     while True:
         items, next_cursor = fetch(cursor)
         stamps = [stamp(i) for i in items]
         if head is None and items:
             head = iso(max(s for s in stamps if s is not None))
-        keep = [i for i, s in zip(items, stamps) if bound is None or s is None or s >= bound]
-        done = not items or len(keep) < len(items) or not next_cursor
-        if done:
-            newest = head or iso(seen)
-            yield keep, {"seen": newest} if newest else {}
+        head_uris += [str(i.get("uri")) for i, s in zip(items, stamps) if s is not None and iso(s) == head]
+        keep = [
+            i for i, s in zip(items, stamps)
+            if s is None or bound is None or s > bound or (s == bound and str(i.get("uri")) not in seen_uris)
+        ]  # fmt: skip
+        reached = any(s is not None and bound is not None and s < bound for s in stamps)
+        if not items or reached or not next_cursor:
+            if head is None:
+                yield keep, ({"seen": iso(seen), "seen_uris": sorted(seen_uris)} if seen else {})
+            else:
+                yield keep, {"seen": head, "seen_uris": sorted(set(head_uris))}
             return
-        yield keep, {"seen": iso(seen), "head": head, "cursor": next_cursor}
+        yield keep, {"seen": iso(seen), "seen_uris": sorted(seen_uris), "head": head,
+                     "head_uris": sorted(set(head_uris)), "cursor": next_cursor}  # fmt: skip
         cursor = next_cursor
 
 

@@ -103,10 +103,11 @@ def test_full_then_incremental_pulls_match_the_world_exactly(store: Store, tmp_p
 
         sim.clear_log()
         idle = sync(make(sim, tmp_path), store, "bluesky")
-        # One listNotifications and one searchPosts per query; the session was reused.
+        # One listNotifications and one searchPosts per query; the session was reused and the
+        # posts at the boundary instant are known (seen_uris), so nothing is enriched again.
         assert idle.rows_written == 0
         assert sim.request_count(r"listNotifications") == 1 and sim.request_count(r"searchPosts") == 4
-        assert sim.request_count(r"createSession") == 0
+        assert sim.request_count() == 5  # no login, nothing re-enriched
 
 
 def test_posts_found_by_several_queries_are_one_row(store: Store, tmp_path: Path) -> None:
