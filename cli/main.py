@@ -8,6 +8,7 @@ import sys
 from kpisync.core.errors import KpisyncError
 
 from . import connectors_cmd, pull, status  # noqa: F401  (commands register on import)
+from . import demo  # noqa: F401
 from . import sync_cmd  # noqa: F401
 from . import schedule_cmd  # noqa: F401
 from . import init_cmd  # noqa: F401

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -254,10 +255,12 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         json_body: Any = None,
+        form: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         tolerate: Iterable[int] = (),
         retry_statuses: Iterable[int] = RETRY_STATUSES,
     ) -> HttpResponse:
+        """Any method; `form` sends an x-www-form-urlencoded body (OAuth token endpoints)."""
         url = self.url(path_or_url)
         tolerated = frozenset(tolerate)
         retryable = frozenset(retry_statuses) - tolerated
@@ -270,12 +273,17 @@ class HttpClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, url, params, json_body, headers, tolerated, retryable)
+            return retrying(self._attempt, method, url, params, (json_body, form), headers, tolerated, retryable)
         except _Transient as exc:
             raise ApiError(
                 self.redact(f"{self.name}: {method} {_path(url)} failed after {self.max_attempts} attempts: {exc}"),
                 status=exc.status,
             ) from None
+
+    def add_secret(self, value: str) -> None:
+        """Redact `value` too (a token obtained at run time, e.g. an OAuth access token)."""
+        if value and value not in self._secrets:
+            self._secrets = sorted({*self._secrets, value}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -291,7 +299,7 @@ class HttpClient:
         method: str,
         url: str,
         params: Any,
-        json_body: Any,
+        body: tuple[Any, Mapping[str, Any] | None],
         headers: Mapping[str, str] | None,
         tolerated: frozenset[int],
         retryable: frozenset[int],
@@ -303,7 +311,7 @@ class HttpClient:
         self.runtime.count_request()
         try:
             response = self.session.request(
-                method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
+                method, url, params=params, json=body[0], data=body[1], headers=headers, timeout=self.timeout
             )
         except requests.exceptions.ConnectionError as exc:
             if _is_refused(exc):
@@ -327,7 +335,7 @@ class HttpClient:
                 status=status,
             )
         try:
-            data = response.json() if response.content else None
+            data = orjson.loads(response.content) if response.content else None
         except (ValueError, requests.exceptions.RequestException):
             if status >= 400:  # a tolerated error status: its body (often HTML) does not matter
                 data = None

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from .errors import StoreError
@@ -53,9 +54,10 @@ def _to_sql(value: Any) -> Any:
 
 
 def _json(value: Any) -> str | None:
+    """Compact JSON text; orjson because `raw` payloads are the bulk of every row written."""
     if value is None:
         return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _iso_text(value: datetime | None) -> str | None:

@@ -17,6 +17,7 @@ from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
 from kpisync.core.errors import ApiError, ConfigError
 from kpisync.core.httpclient import HeaderBudget, HttpClient, MinInterval, Policies, Runtime, expect
 from kpisync.core.models import Record
+from kpisync.core.prefetch import prefetch
 from kpisync.core.timeutil import to_utc, unix
 
 from . import mapping
@@ -161,7 +162,15 @@ class _CursorExport(_ZendeskStream):
     def map_page(self, data: dict[str, Any], items: list[dict[str, Any]]) -> list[Record]:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Lookups the mapping needs, done before pages are fetched in the background."""
+
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        self.prepare()
+        for data, items, new_state in prefetch(self.pages(state)):
+            yield Batch(self.map_page(data, items), new_state)
+
+    def pages(self, state: dict[str, Any] | None) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]]:
         params: dict[str, Any] = {"per_page": EXPORT_PAGE, **self.extra}
         if state and state.get("cursor"):
             params["cursor"] = state["cursor"]
@@ -173,8 +182,7 @@ class _CursorExport(_ZendeskStream):
                 return
             items = expect(response.data, self.key, list, f"GET {self.path}")
             cursor = response.data.get("after_cursor")
-            new_state = {"cursor": cursor} if cursor else None
-            yield Batch(self.map_page(response.data, items), new_state)
+            yield response.data, items, ({"cursor": cursor} if cursor else None)
             if response.data.get("end_of_stream") or not cursor:
                 return
             params = {"per_page": EXPORT_PAGE, **self.extra, "cursor": cursor}
@@ -188,6 +196,9 @@ class TicketsStream(_CursorExport):
     def __init__(self, connector: ZendeskConnector) -> None:
         super().__init__(connector)
         self.extra = {"include": "metric_sets", "support_type_scope": connector.config.support_type_scope}
+
+    def prepare(self) -> None:
+        self.zd.agent_ids()
 
     def map_page(self, data: dict[str, Any], items: list[dict[str, Any]]) -> list[Record]:
         metric_sets = {str(m.get("ticket_id")): m for m in data.get("metric_sets") or []}
@@ -219,7 +230,15 @@ class _TimeExport(_ZendeskStream):
     def map_items(self, items: list[dict[str, Any]]) -> list[Record]:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Lookups the mapping needs, done before pages are fetched in the background."""
+
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        self.prepare()
+        for items, end_time in prefetch(self.pages(state)):
+            yield Batch(self.map_items(items), {"start_time": end_time})
+
+    def pages(self, state: dict[str, Any] | None) -> Iterator[tuple[list[dict[str, Any]], int]]:
         start = int(state["start_time"]) if state and "start_time" in state else self.zd.start_time()
         size_index = 0
         while True:
@@ -235,12 +254,11 @@ class _TimeExport(_ZendeskStream):
                 continue
             items = expect(response.data, self.key, list, f"GET {self.path}")
             end_time = response.data.get("end_time")
-            end_of_stream = bool(response.data.get("end_of_stream"))
             if end_time is None:
                 raise ApiError(f"zendesk: {self.path} answered without end_time")
             end_time = int(end_time)
-            yield Batch(self.map_items(items), {"start_time": end_time})
-            if end_of_stream:
+            yield items, end_time
+            if response.data.get("end_of_stream"):
                 return
             if end_time <= start:
                 # More than a page of items share one timestamp: the export cannot move on.
@@ -262,6 +280,9 @@ class TicketEventsStream(_TimeExport):
     key = "ticket_events"
     page_sizes = EVENT_PAGE_SIZES
     extra = {"include": "comment_events"}
+
+    def prepare(self) -> None:
+        self.zd.agent_ids()
 
     def map_items(self, items: list[dict[str, Any]]) -> list[Record]:
         agents = self.zd.agent_ids()
