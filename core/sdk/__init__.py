@@ -1,0 +1,54 @@
+"""kpisync connector SDK: the building blocks a connector is declared from.
+
+Everything a typical REST help-desk connector needs, drawn from the Zendesk and Freshdesk
+connectors: paginators (`paginate`), incremental cursors (`incremental`), authentication
+(`auth`), rate-limit policies (`rate`), mapping helpers (`mapping`) and `RestStream` /
+`RestConnector` (`stream`) that compose them. docs/writing-a-connector.md walks through a
+connector from `kpisync new-connector` to a working pull; `kpisync.testing` is the conformance
+suite every connector runs.
+"""
+
+from __future__ import annotations
+
+from .auth import (
+    ApiKeyHeader,
+    ApiKeyQuery,
+    Auth,
+    BasicAuth,
+    BearerToken,
+    FileTokenCache,
+    NoAuth,
+    OAuth2ClientCredentials,
+    Token,
+    TokenCache,
+    TokenLogin,
+)
+from .incremental import Cursor, SinceId, StartTime, UpdatedSince, render
+from .mapping import EnumMap, full_name, ident, utc, without
+from .paginate import (
+    CursorParam,
+    Dedupe,
+    LinkHeader,
+    NextUrl,
+    Offset,
+    Page,
+    PageCapReached,
+    PageNumber,
+    Paginator,
+    SinglePage,
+    TimeWindows,
+    dig,
+    link_url,
+    records_at,
+)
+from .rate import CreditBudget, HeaderBudget, MinInterval, Policies, RatePolicy, RetryAfterPause
+from .stream import RestConnector, RestStream, api_client
+
+__all__ = [
+    "ApiKeyHeader", "ApiKeyQuery", "Auth", "BasicAuth", "BearerToken", "CreditBudget", "Cursor", "CursorParam",
+    "Dedupe", "EnumMap", "FileTokenCache", "HeaderBudget", "LinkHeader", "MinInterval", "NextUrl", "NoAuth",
+    "OAuth2ClientCredentials", "Offset", "Page", "PageCapReached", "PageNumber", "Paginator", "Policies",
+    "RatePolicy", "RestConnector", "RestStream", "RetryAfterPause", "SinceId", "SinglePage", "StartTime",
+    "TimeWindows", "Token", "TokenCache", "TokenLogin", "UpdatedSince", "api_client", "dig", "full_name",
+    "ident", "link_url", "records_at", "render", "utc", "without",
+]  # fmt: skip

@@ -1,0 +1,340 @@
+"""Authentication helpers: how a connector proves who it is, on every request.
+
+Each helper is a `requests` auth hook (`requests.auth.AuthBase`) that `ApiClient` installs on
+its session, so the retry, pacing and redaction rules of `HttpClient` stay in one place. Every
+helper names the secret values it sends, so they are redacted from errors and logs too.
+
+    BasicAuth(config.email + "/token", config.api_token)        # Zendesk API token
+    BasicAuth(config.api_key, "X")                               # Freshdesk API key
+    BearerToken(config.oauth_token)                              # a personal access token
+    ApiKeyHeader("X-Api-Key", config.api_key)                    # header API key
+    ApiKeyQuery("api_key", config.api_key)                       # key in the query string
+    OAuth2ClientCredentials(token_url, client_id, client_secret) # token issued, cached, refreshed
+
+Token-based helpers fetch a token on first use, keep it in a `TokenCache` (in memory for the
+process, or a 0600 file between runs) and, when the API answers 401 to a token that came from
+the cache or has just expired, fetch a fresh one and send the request once more.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from pydantic import SecretStr
+from requests.auth import AuthBase
+
+from ..errors import AuthError, MalformedPayload
+from ..httpclient import HttpClient, Runtime
+
+
+def _plain(value: str | SecretStr | None) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value or ""
+
+
+class Auth(AuthBase):
+    """Base of every helper: adds credentials to a prepared request."""
+
+    #: Shown after "authentication failed (HTTP 401) —" when the API refuses the credentials.
+    hint = "check the credentials"
+
+    def secrets(self) -> list[str]:
+        """Plain values this helper sends, for redaction."""
+        return []
+
+    def bind(self, client: HttpClient) -> None:
+        """Called once by ApiClient; token helpers remember the client to redact new tokens."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class NoAuth(Auth):
+    """Public APIs (and simulators of them)."""
+
+
+class BasicAuth(Auth):
+    """HTTP Basic: `user:password` (Freshdesk sends the API key as user and "X" as password)."""
+
+    def __init__(self, user: str | SecretStr, password: str | SecretStr) -> None:
+        self.user, self.password = _plain(user), _plain(password)
+        self.header = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+    def secrets(self) -> list[str]:
+        # A SecretStr user (an API key sent as the user name) is as secret as the password.
+        return [s for s in (self.password, self.header.split(" ", 1)[1]) if len(s) > 1]
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.header
+        return request
+
+
+class BearerToken(Auth):
+    """`Authorization: Bearer <token>` with a long-lived token from the config."""
+
+    def __init__(self, token: str | SecretStr, scheme: str = "Bearer") -> None:
+        self.token, self.scheme = _plain(token), scheme
+
+    def secrets(self) -> list[str]:
+        return [self.token]
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"{self.scheme} {self.token}"
+        return request
+
+
+class ApiKeyHeader(Auth):
+    """An API key in a header of its own (`X-Api-Key: …`), optionally with a prefix."""
+
+    def __init__(self, header: str, key: str | SecretStr, prefix: str = "") -> None:
+        self.header_name, self.key, self.prefix = header, _plain(key), prefix
+
+    def secrets(self) -> list[str]:
+        return [self.key]
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers[self.header_name] = f"{self.prefix}{self.key}"
+        return request
+
+
+class ApiKeyQuery(Auth):
+    """An API key in the query string (`?api_key=…`): redacted from every error message."""
+
+    def __init__(self, param: str, key: str | SecretStr) -> None:
+        self.param, self.key = param, _plain(key)
+
+    def secrets(self) -> list[str]:
+        return [self.key]
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.prepare_url(request.url, {self.param: self.key})
+        return request
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Token:
+    value: str
+    #: Expiry on the runtime's wall clock (`TokenCache.now`); 0 = never expires.
+    expires_at: float = 0.0
+
+
+class TokenCache:
+    """Where issued tokens live between uses. The default keeps them for the process."""
+
+    _memory: dict[str, Token] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.time_scale = runtime.time_scale if runtime is not None else 1.0
+
+    def now(self) -> float:
+        """Wall-clock seconds on the runtime's (scaled) clock, comparable across processes."""
+        return time.time() * self.time_scale
+
+    def load(self, key: str) -> Token | None:
+        with self._lock:
+            return self._memory.get(key)
+
+    def save(self, key: str, token: Token) -> None:
+        with self._lock:
+            self._memory[key] = token
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._memory.pop(key, None)
+
+
+class FileTokenCache(TokenCache):
+    """Tokens in a JSON file readable by its owner only (0600), never in the store: scheduled
+    syncs then reuse a token instead of logging in every run (some vendors cap logins a day)."""
+
+    def __init__(self, path: str | Path, runtime: Runtime | None = None) -> None:
+        super().__init__(runtime)
+        self.path = Path(path)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def load(self, key: str) -> Token | None:
+        entry = self._read().get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("value"), str):
+            return Token(entry["value"], float(entry.get("expires_at") or 0))
+        return None
+
+    def save(self, key: str, token: Token) -> None:
+        data = self._read()
+        data[key] = {"value": token.value, "expires_at": token.expires_at}
+        write_private(self.path, json.dumps(data))
+
+    def clear(self, key: str) -> None:
+        data = self._read()
+        if data.pop(key, None) is not None:
+            write_private(self.path, json.dumps(data))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically replace `path` with a file only its owner can read (mkstemp creates 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class TokenLogin(Auth):
+    """A session login: `login()` returns a Token; it is cached, sent as a bearer token, and
+    renewed when it expires or a request comes back 401. Subclass and implement `login`
+    (OAuth2ClientCredentials below is one), or pass `login=` a function of the token client.
+
+    The login goes through its own HttpClient (`token_http`) so its retries are the usual ones
+    and a refused login is one clear AuthError line.
+    """
+
+    #: Renew this many seconds (runtime clock) before the announced expiry.
+    margin = 60.0
+
+    def __init__(
+        self,
+        cache_key: str,
+        login: Callable[[HttpClient], Token] | None = None,
+        cache: TokenCache | None = None,
+        scheme: str = "Bearer",
+    ) -> None:
+        self.cache_key = cache_key
+        self._login = login
+        self.cache = cache
+        self.scheme = scheme
+        self.token_http: HttpClient | None = None
+        self.runtime: Runtime | None = None
+        self._client: HttpClient | None = None
+        self._token: Token | None = None
+        self._from_cache = False
+
+    def bind(self, client: HttpClient) -> None:
+        self._client = client
+        self.runtime = client.runtime
+        if self.cache is None:
+            self.cache = TokenCache(client.runtime)
+        self.token_http = HttpClient(
+            client.base_url, client.runtime, name=client.name, secrets=self.secrets(), auth_hint=self.hint
+        )
+
+    def login(self, http: HttpClient) -> Token:
+        if self._login is None:
+            raise NotImplementedError("pass login= or subclass TokenLogin")
+        return self._login(http)
+
+    def token(self, renew: bool = False) -> str:
+        assert self.cache is not None and self.token_http is not None, "bind() first"
+        now = self.cache.now()
+        if not renew and self._token is None:
+            cached = self.cache.load(self.cache_key)
+            if cached is not None:
+                self._token, self._from_cache = cached, True
+        expired = self._token is not None and self._token.expires_at and now >= self._token.expires_at - self.margin
+        if renew or self._token is None or expired:
+            if self._token is not None:
+                self.cache.clear(self.cache_key)
+            self._token, self._from_cache = self.login(self.token_http), False
+            self.cache.save(self.cache_key, self._token)
+        if self._client is not None:
+            self._client.add_secret(self._token.value)
+        return self._token.value
+
+    def expires_at(self, lifetime: float | None) -> float:
+        """Expiry for a token valid `lifetime` seconds from now (None: no expiry given)."""
+        assert self.cache is not None
+        return self.cache.now() + float(lifetime) if lifetime else 0.0
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"{self.scheme} {self.token()}"
+        request.register_hook("response", self._retry_on_401)
+        return request
+
+    def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """A token the API no longer accepts (revoked, or expired early): log in once more and
+        resend. A fresh token refused again is a real credentials problem for HttpClient."""
+        if response.status_code != 401 or getattr(response.request, "_kpisync_retried", False):
+            return response
+        self.token(renew=True)
+        request = response.request.copy()
+        request.headers["Authorization"] = f"{self.scheme} {self.token()}"
+        request._kpisync_retried = True  # type: ignore[attr-defined]
+        response.content  # noqa: B018 - drain so the connection goes back to the pool
+        response.raw.release_conn()
+        if self.runtime is not None:
+            self.runtime.count_request()
+        new = response.connection.send(request, **kwargs)
+        new.history.append(response)
+        new.request = request
+        return new
+
+
+class OAuth2ClientCredentials(TokenLogin):
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): POST grant_type=client_credentials with
+    the client id and secret to `token_url`; the answer's access_token and expires_in are used.
+
+    `body="form"` is the RFC's encoding; `"json"` for vendors that take JSON (Help Scout takes
+    both). `basic=True` sends the client credentials as HTTP Basic instead of in the body.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str | SecretStr,
+        *,
+        scope: str | None = None,
+        body: str = "form",
+        basic: bool = False,
+        cache: TokenCache | None = None,
+        hint: str = "check client_id and client_secret",
+    ) -> None:
+        super().__init__(cache_key=f"{token_url}|{client_id}", cache=cache)
+        self.token_url, self.client_id, self.client_secret = token_url, client_id, _plain(client_secret)
+        self.scope, self.body, self.basic, self.hint = scope, body, basic, hint
+
+    def secrets(self) -> list[str]:
+        return [self.client_secret]
+
+    def login(self, http: HttpClient) -> Token:
+        fields = {"grant_type": "client_credentials"}
+        if not self.basic:
+            fields.update(client_id=self.client_id, client_secret=self.client_secret)
+        if self.scope:
+            fields["scope"] = self.scope
+        headers = None
+        if self.basic:
+            pair = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+            headers = {"Authorization": f"Basic {pair}"}
+        response = http.request(
+            "POST", self.token_url, headers=headers, tolerate=(400, 401),
+            json_body=fields if self.body == "json" else None, form=fields if self.body == "form" else None,
+        )  # fmt: skip
+        data = response.data if isinstance(response.data, dict) else {}
+        if response.status in (400, 401):
+            error = data.get("error_description") or data.get("error") or f"HTTP {response.status}"
+            raise AuthError(http.redact(f"{http.name}: the token request was refused ({error}) — {self.hint}"))
+        if not isinstance(data.get("access_token"), str):
+            raise MalformedPayload(f"malformed response from POST {self.token_url}: expected 'access_token'")
+        return Token(data["access_token"], self.expires_at(data.get("expires_in")))
