@@ -186,9 +186,10 @@ def test_two_concurrent_syncs_never_share_a_source(sims: Sims, tmp_path: Path, e
 
 
 def test_sigterm_mid_stream_then_rerun_converges_to_the_ground_truth(small_worlds: Any, tmp_path: Path, env: dict[str, str]) -> None:
-    """SIGTERM lands while page 3 of the SLA-event export is in flight: that batch is committed
-    with its cursor, no page 4 is asked for, and a rerun continues from page 4 to the same store
-    an uninterrupted sync builds."""
+    """SIGTERM lands while page 3 of the SLA-event export is being served. The batch in hand is
+    committed with its cursor (pages already read ahead are dropped), the run ends as
+    interrupted, and a rerun continues from exactly the page after the last committed batch to
+    the same store an uninterrupted sync builds."""
     from kpisync.fixtures.zendesk_sim import ZendeskSimulator
 
     world = small_worlds(11, days=30, per_day=10)
@@ -218,18 +219,19 @@ def test_sigterm_mid_stream_then_rerun_converges_to_the_ground_truth(small_world
         sim.handle = answer  # type: ignore[method-assign]
         assert process.returncode == 130, err
         assert "error: interrupted; rerun to continue" in err
-        assert seen == pages[:3]  # page 3 was answered and committed; page 4 never asked for
+        assert seen == pages[: len(seen)] and len(seen) >= 3
         with Store(db) as store:
             [run] = store.query("SELECT status, error, streams FROM sync_runs")
             assert (run["status"], run["error"]) == ("interrupted", "interrupted; rerun to continue")
             streams = {s["name"]: s for s in json.loads(run["streams"])}
-            assert (streams["sla_events"]["status"], streams["sla_events"]["batches"]) == ("interrupted", 3)
+            committed = streams["sla_events"]["batches"]
+            assert streams["sla_events"]["status"] == "interrupted" and 1 <= committed <= 3
             assert 0 < store.count("sla_events") < count(reference, "sla_events")
 
         sim.requests.clear()
         rerun = kpisync("sync", "--db", str(db), env=env, cwd=tmp_path)
         assert rerun.returncode == 0, rerun.stderr
-        assert [r.query["start_time"][0] for r in sim.requests if r.path == SLA_EXPORT] == pages[3:]
+        assert [r.query["start_time"][0] for r in sim.requests if r.path == SLA_EXPORT] == pages[committed:]
     assert ticket_ids(db, "zendesk") == world_ticket_ids(world)
     assert count(db, "messages") == world.counts()["comments"]
     for table in Store.canonical_tables():
