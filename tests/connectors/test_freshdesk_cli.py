@@ -64,7 +64,12 @@ def test_kill_9_at_random_points_then_rerun_converges_to_the_world(tmp_path: Pat
     for _ in range(4):
         proc = subprocess.Popen([*kpisync_command(), "pull", "freshdesk", "--db", str(db)], env=freshdesk_env(env, sim),
                                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(rng.uniform(0.6, 2.5))
+        # Kill after a random number of served requests, not after a random time: the kill
+        # points then do not depend on how fast the machine is.
+        target = sim.request_count() + rng.randint(3, 60)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and sim.request_count() < target and time.monotonic() < deadline:
+            time.sleep(0.005)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

@@ -107,14 +107,24 @@ def test_kill_at_random_points_then_rerun_converges(tmp_path: Path) -> None:
     with make_sim(world) as sim:
         pull(reference, sim)
         env = _cli_env(sim, killed)
+        kills = 0
         for _ in range(4):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "kpisync.cli", "pull", "zendesk"], env=env, cwd=tmp_path,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
-            time.sleep(rng.uniform(0.3, 1.5))
-            proc.send_signal(signal.SIGKILL)
+            # Kill after a random number of served requests (not a random time), so the kill
+            # points land inside the pull however fast the machine is: even a pull with nothing
+            # left to read makes 10 requests (one per stream, plus the agents list).
+            target = len(sim.requests) + rng.randint(1, 9)
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and len(sim.requests) < target and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
             proc.wait()
+        assert kills == 4
         final = _kpisync("pull", "zendesk", env=env, cwd=tmp_path)
         assert final.returncode == 0, final.stderr
     assert snapshot(killed) == snapshot(reference)
