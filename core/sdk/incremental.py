@@ -164,9 +164,11 @@ def _id_order(value: Any) -> tuple[int, Any]:
 class StartTime(Cursor):
     """A list or report filtered by a time range (`start_param` … `end_param`).
 
-    The range from the saved `since` (minus `lookback`, to see edits the filter cannot show)
-    to now is cut into `window`s, read one after the other; the state moves to a window's end
-    after its last page. Windows overlap by `overlap`; items seen twice are dropped by `key`.
+    The range from the saved `since` (minus `lookback`, for late arrivals) to now + `horizon`
+    (clocks that run ahead lose nothing) is cut into `window`s, read one after the other;
+    windows overlap by `overlap` and items seen twice are dropped by `key`. After a window's
+    last page the state moves to the newest item time seen, or to the window's end once that
+    lies `lookback` in the past — never past an item the API might still add.
     """
 
     def __init__(
@@ -179,28 +181,36 @@ class StartTime(Cursor):
         window: timedelta | None = None,
         overlap: timedelta = timedelta(0),
         lookback: timedelta = timedelta(0),
+        horizon: timedelta = timedelta(days=1),
         key: str = "id",
         earliest: datetime = EPOCH,
     ) -> None:
         self.start_param, self.end_param, self.field, self.fmt = start_param, end_param, field, fmt
-        self.window, self.overlap, self.lookback, self.key, self.earliest = window, overlap, lookback, key, earliest
+        self.window, self.overlap, self.lookback, self.horizon = window, overlap, lookback, horizon
+        self.key, self.earliest = key, earliest
 
     def read(self, stream: RestStream, state: State | None) -> Iterator[Step]:
         saved = to_utc((state or {}).get("since"))
         start = (saved - self.lookback) if saved else (stream.start_date() or self.earliest)
-        end = stream.now()
+        now = stream.now()
+        end = now + self.horizon
         if self.window is None or self.end_param is None:
             windows = [(start, end)]
         else:
             windows = [(w.start, w.end) for w in TimeWindows(self.window, self.overlap).windows(start, end)]
         dedupe = Dedupe(self.key)
+        newest = saved
         for lo, hi in windows:
             params = {**stream.request_params(), self.start_param: render(lo, self.fmt)}
             if self.end_param:
                 params[self.end_param] = render(hi, self.fmt)
             for page, last in _with_last(stream.pages(params)):
-                fresh = dedupe.fresh(page.items)
-                yield fresh, ({"since": iso(hi)} if last else None), page
+                for stamp in (to_utc(dig(i, self.field)) for i in page.items):
+                    if stamp is not None and (newest is None or stamp > newest):
+                        newest = stamp
+                closed = hi if hi <= now - self.lookback else None
+                since = max((t for t in (newest, closed) if t is not None), default=None)
+                yield dedupe.fresh(page.items), ({"since": iso(since)} if last and since else None), page
 
 
 def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
