@@ -17,6 +17,7 @@ from . import config_cmd  # noqa: F401
 from . import backup_cmd  # noqa: F401
 from . import helprace_cmd  # noqa: F401
 from . import kpi, dashboard  # noqa: F401
+from . import new_connector_cmd  # noqa: F401
 from .app import app
 from .common import scrub
 
