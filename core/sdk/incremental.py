@@ -199,7 +199,7 @@ class StartTime(Cursor):
         else:
             windows = [(w.start, w.end) for w in TimeWindows(self.window, self.overlap).windows(start, end)]
         dedupe = Dedupe(self.key)
-        newest = saved
+        newest = mark = saved
         for lo, hi in windows:
             params = {**stream.request_params(), self.start_param: render(lo, self.fmt)}
             if self.end_param:
@@ -209,8 +209,9 @@ class StartTime(Cursor):
                     if stamp is not None and (newest is None or stamp > newest):
                         newest = stamp
                 closed = hi if hi <= now - self.lookback else None
-                since = max((t for t in (newest, closed) if t is not None), default=None)
-                yield dedupe.fresh(page.items), ({"since": iso(since)} if last and since else None), page
+                if last:
+                    mark = max((t for t in (newest, closed, mark) if t is not None), default=None)
+                yield dedupe.fresh(page.items), ({"since": iso(mark)} if last and mark else None), page
 
 
 def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
