@@ -8,19 +8,17 @@ request per small list. Endpoints, costs and plan limits are in README.md beside
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import SecretStr, model_validator
-from requests.utils import parse_header_links
 
 from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
 from kpisync.core.errors import ApiError, ConfigError
-from kpisync.core.httpclient import HttpClient, HttpResponse, RatePolicy, Runtime, expect
+from kpisync.core.httpclient import HttpClient, HttpResponse, Runtime, expect
+from kpisync.core.sdk import CreditBudget, link_url
 from kpisync.core.models import Record, StatusCategory
 from kpisync.core.timeutil import iso, to_utc
 
@@ -70,66 +68,6 @@ class FreshdeskConfig(ConnectorConfig):
         return f"https://{host}"
 
 
-class CreditBudget(RatePolicy):
-    """Pace by Freshdesk's per-minute credit headers; nothing about plans is hard-coded.
-
-    Every response says how many credits the account has per minute (`X-RateLimit-Total`),
-    how many are left (`X-RateLimit-Remaining`) and what this call cost
-    (`X-RateLimit-Used-CurrentRequest`: 1, plus 2 per `include`). When the next call would not
-    fit, wait for the window to roll over; its start is learnt from the first response after a
-    reset (until then the first 429's `Retry-After`, which the client honours, teaches it).
-
-    Plans also cap some list endpoints separately (the ticket list at 20/min on Growth, say)
-    without a header for it: a 429 while credits remain reveals such a cap, and from then on
-    that endpoint is paced to the number of calls that fitted in the last minute.
-    """
-
-    def __init__(self, window: float = 60.0) -> None:
-        self.window = window
-        self.remaining: float | None = None
-        self.window_start: float | None = None
-        self.cost: dict[str, float] = {}
-        self.endpoint_limit: dict[str, int] = {}
-        self.sent: dict[str, deque[float]] = {}
-        self._sending_at: float | None = None
-
-    def wait_before(self, url: str, runtime: Runtime) -> tuple[float, str]:
-        now = runtime.now()
-        endpoint = _endpoint(url)
-        waits = [(0.0, "")]
-        if self.remaining is not None and self.remaining < self.cost.get(endpoint, 1.0) and self.window_start is not None:
-            reset = self.window_start + self.window
-            if reset > now:
-                waits.append((reset - now, "Freshdesk per-minute credits used up"))
-        limit = self.endpoint_limit.get(endpoint)
-        sent = self.sent.setdefault(endpoint, deque())
-        while sent and sent[0] <= now - self.window:
-            sent.popleft()
-        if limit is not None and len(sent) >= limit:
-            waits.append((sent[-limit] + self.window - now, f"pacing {limit} list requests/min"))
-        wait = max(waits, key=lambda w: w[0])
-        self._sending_at = now + wait[0]
-        sent.append(self._sending_at)
-        return wait
-
-    def observe(self, url: str, response: requests.Response, runtime: Runtime) -> None:
-        headers = response.headers
-        remaining = _number(headers.get("X-RateLimit-Remaining"))
-        used = _number(headers.get("X-RateLimit-Used-CurrentRequest"))
-        endpoint = _endpoint(url)
-        if used is not None and response.status_code != 429:
-            self.cost[endpoint] = used
-        if response.status_code == 429 and remaining is not None and remaining >= self.cost.get(endpoint, 1.0):
-            sent = self.sent.get(endpoint) or deque()
-            self.endpoint_limit[endpoint] = max(1, len(sent) - 1)
-        if remaining is not None:
-            if self.remaining is not None and remaining > self.remaining:
-                # Credits came back: a window began before this call was sent. Dating it by the
-                # send (not by this answer) keeps the estimate from drifting later every minute.
-                self.window_start = self._sending_at if self._sending_at is not None else runtime.now()
-            self.remaining = remaining
-
-
 def _endpoint(url: str) -> str:
     """Endpoints with their own per-minute caps; everything else shares the account budget."""
     path = urlsplit(url).path.rstrip("/")
@@ -140,22 +78,9 @@ def _endpoint(url: str) -> str:
     return "other"
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def next_link(response: HttpResponse) -> str | None:
     """The `rel="next"` URL of a Link header, or None on the last page."""
-    header = response.headers.get("Link") or response.headers.get("link")
-    if not header:
-        return None
-    for link in parse_header_links(header):
-        if link.get("rel") == "next" and link.get("url"):
-            return str(link["url"])
-    return None
+    return link_url(response, "next")
 
 
 class FreshdeskConnector(Connector):
@@ -177,7 +102,11 @@ class FreshdeskConnector(Connector):
             name="freshdesk",
             basic_auth=(config.api_key.get_secret_value(), "X"),
             secrets=config.secret_values(),
-            rate_policy=CreditBudget(),
+            # Credits per minute from X-RateLimit-Remaining, each call's cost from
+            # X-RateLimit-Used-CurrentRequest (1, plus 2 per include); list caps learnt from 429s.
+            rate_policy=CreditBudget(
+                remaining="X-RateLimit-Remaining", cost="X-RateLimit-Used-CurrentRequest", endpoint=_endpoint
+            ),
             auth_hint="check api_key (KPISYNC_FRESHDESK_API_KEY: Profile settings → Your API Key) and domain",
             max_attempts=10,
         )
