@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from kpisync.core.connector import Batch, ConnectorConfig
+from kpisync.core.connector import ConnectorConfig
+from kpisync.core.httpclient import Runtime
 from kpisync.core.models import Record
 from kpisync.core.sdk import (
     HeaderBudget, NextUrl, OAuth2ClientCredentials, PageNumber, Policies, RestConnector, RestStream,
@@ -117,7 +118,7 @@ class HelpScoutConnector(RestConnector):
 
     config: HelpScoutConfig
 
-    def __init__(self, config: ConnectorConfig, runtime: Any) -> None:
+    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
         self.agents: set[str] = set()
         super().__init__(config, runtime)
 
@@ -136,6 +137,6 @@ class HelpScoutConnector(RestConnector):
     def agent_ids(self) -> set[str]:
         """Invited users (agents); read here when the users stream did not run first."""
         if not self.agents:
-            for batch in Users(self).read(None):
-                assert isinstance(batch, Batch)
+            for _ in Users(self).read(None):  # Users.map fills self.agents
+                pass
         return self.agents
