@@ -176,25 +176,30 @@ def generate(store: Store, tickets: int, seed: int = 1) -> tuple[int, float]:
     return messages, time.perf_counter() - started
 
 
-def suite(store: Store, settings: MetricsSettings) -> tuple[float, dict[str, float]]:
-    """Every KPI over the last 13 weeks by week, facts already fresh."""
+def suite(store: Store, settings: MetricsSettings) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Every KPI over the last 13 weeks by week, facts already fresh: (wall s, {kpi: (wall, cpu)})."""
     timings = {}
     started = time.perf_counter()
     for kpi_id, kpi in all_kpis().items():
         options = {"since": "2025-10-02", "until": "2026-01-01", "now": "2026-01-01", "settings": settings, "refresh": False}
         if "period" in kpi.params:
             options["period"] = "week"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         evaluate(store, kpi_id, **options)
-        timings[kpi_id] = time.perf_counter() - t0
+        timings[kpi_id] = (time.perf_counter() - t0, time.process_time() - c0)
     return time.perf_counter() - started, timings
 
 
-def change_one_percent(store: Store, tickets: int, seed: int | None = None) -> float:
-    """A new agent reply and a status change on 1 % of the tickets, written as a sync would."""
+def change_one_percent(store: Store, tickets: int, recent: bool = False, seed: int | None = None) -> float:
+    """A new agent reply and a status change on 1 % of the tickets, written as a sync would.
+
+    `recent`: the changed tickets are among the newest 5 % (the last ~5 weeks), as in a real
+    incremental sync where mostly recent tickets move; otherwise they are spread over all history.
+    """
     rng = random.Random(seed)
     run = f"{time.time_ns()}"
-    chosen = rng.sample(range(1, tickets + 1), max(1, tickets // 100))
+    first = tickets - tickets // 20 if recent else 1
+    chosen = rng.sample(range(first, tickets + 1), max(1, tickets // 100))
     at = START + SPAN - 3600
     started = time.perf_counter()
     with store.transaction():
@@ -234,21 +239,25 @@ def main() -> None:
         build = refresh_all(store, settings)
         print(f"full facts build: {build.tickets:,} tickets in {build.seconds:.1f} s, "
               f"{time.process_time() - cpu:.1f} s CPU")
-        cpu = time.process_time()
         total, timings = suite(store, settings)
-        print(f"KPI suite ({len(timings)} KPIs, 13 weeks by week): {total:.2f} s, "
-              f"{time.process_time() - cpu:.2f} s CPU (goal ≤ 3 s)")
-        for kpi_id, seconds in sorted(timings.items(), key=lambda kv: -kv[1])[:8]:
-            print(f"  {kpi_id:28s} {seconds * 1000:7.0f} ms")
+        cpu = sum(c for _, c in timings.values())
+        own = {k: v for k, v in timings.items() if k != "converted_tickets"}
+        print(f"KPI suite ({len(timings)} KPIs, 13 weeks by week): {total:.2f} s, {cpu:.2f} s CPU (goal ≤ 3 s); "
+              f"without converted_tickets (core/metrics/conversion.py): {sum(w for w, _ in own.values()):.2f} s, "
+              f"{sum(c for _, c in own.values()):.2f} s CPU")
+        for kpi_id, (wall, cpu) in sorted(timings.items(), key=lambda kv: -kv[1][1])[:8]:
+            print(f"  {kpi_id:28s} {wall * 1000:7.0f} ms  {cpu * 1000:7.0f} ms CPU")
         t0 = time.perf_counter()
         board = dashboard(store, settings=settings, since="2025-12-01", until="2026-01-01", now="2026-01-01")
         print(f"dashboard ({len(board.results)} KPIs, 1 month vs previous): {time.perf_counter() - t0:.2f} s")
-        write = change_one_percent(store, tickets)
-        cpu = time.process_time()
-        result = refresh_facts(store, settings=settings)
-        cpu = time.process_time() - cpu
-        print(f"incremental refresh after 1 % changed ({result.tickets:,} tickets): {result.seconds:.2f} s, "
-              f"{cpu:.2f} s CPU (goal ≤ 1 s; writing the changes took {write:.2f} s)")
+        for recent in (False, True):
+            write = change_one_percent(store, tickets, recent=recent)
+            cpu = time.process_time()
+            result = refresh_facts(store, settings=settings)
+            cpu = time.process_time() - cpu
+            where = "among the newest 5 %" if recent else "spread over all history"
+            print(f"incremental refresh after 1 % changed ({result.tickets:,} tickets, {where}): {result.seconds:.2f} s, "
+                  f"{cpu:.2f} s CPU (goal ≤ 1 s; writing the changes took {write:.2f} s)")
     if tmp:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)

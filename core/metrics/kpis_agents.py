@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from .kpis_quality import RESOLVED_NOW, rating_base, sentiment
+from .cells import value_lists
 from .query import Query, ticket_base
 from .registry import Cells, kpi
 from .stats import median
@@ -61,10 +62,7 @@ def _components(q: Query) -> dict[tuple[int, str], dict[str, Any]]:
         ("first_response_median", frt, q.value("f.first_reply_at - f.created", "f.bh_first_reply")),
         ("resolution_median", RESOLVED_NOW, q.value("f.last_resolved_at - f.created", "f.bh_full_res")),
     ):
-        lists: dict[tuple[int, str], list[Any]] = defaultdict(list)
-        for idx, key, v in q.select(base, value, by="agent"):
-            lists[(idx, key)].append(v)
-        for cell, values in lists.items():
+        for cell, (values, _) in value_lists(q, base, value, by="agent").items():
             comps[cell][column] = median(values)
     return comps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .cells import drill, rates, ratio, summary_cell
+from .cells import drill, rates, ratio, summary_cell, value_lists
 from .periods import iso_utc
 from .query import Base, Context, Query, ticket_base
 from .registry import Cells, Need, empty_duration, empty_rate, kpi
@@ -279,10 +279,7 @@ def reopen_rate(q: Query) -> Cells:
     drill=lambda q, limit: drill(q, RESOLVED_NOW, "f.agent_replies", limit=limit),
 )
 def replies_per_ticket(q: Query) -> Cells:
-    lists: dict[tuple[int, str], list[Any]] = defaultdict(list)
-    for idx, key, replies in q.select(RESOLVED_NOW, "f.agent_replies"):
-        lists[(idx, key)].append(replies)
-    return {key: summary_cell(values) for key, values in lists.items()}
+    return {key: summary_cell(values, nulls) for key, (values, nulls) in value_lists(q, RESOLVED_NOW, "f.agent_replies").items()}
 
 
 @kpi(

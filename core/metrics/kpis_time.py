@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .cells import drill, durations, summary_cell
+from .cells import drill, durations, summary_cell, value_lists
 from .query import REPLIES, Base, Query, ticket_base
 from .registry import Cells, Need, empty_duration, kpi
 
@@ -52,11 +52,13 @@ def _frt_drill(q: Query, limit: int) -> list[dict[str, Any]]:
     drill=_frt_drill,
 )
 def first_response_time(q: Query) -> Cells:
-    lists: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    lists: dict[tuple[int, str], list[float]] = defaultdict(list)
+    nulls: dict[tuple[int, str], int] = defaultdict(int)
     for base, value in _frt_bases(q):
-        for idx, key, v in q.select(base, value):
-            lists[(idx, key)].append(v)
-    cells: Cells = {key: summary_cell(values) for key, values in lists.items()}
+        for key, (values, missing) in value_lists(q, base, value).items():
+            lists[key] += values
+            nulls[key] += missing
+    cells: Cells = {key: summary_cell(values, nulls[key]) for key, values in lists.items()}
     unanswered = ticket_base("f.created")
     for idx, key, n in q.select(unanswered, "count(*)", _frt_unanswered(q), group=True):
         cells.setdefault((idx, key), empty_duration())["excluded"] += n
@@ -170,18 +172,13 @@ def _empty_handle() -> dict[str, Any]:
     drill=lambda q, limit: drill(q, HANDLE, _handle_seconds(q), agg="sum", limit=limit),
 )
 def handle_time(q: Query) -> Cells:
-    per_ticket: dict[tuple[int, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for idx, key, tid, seconds in q.select(HANDLE, f"e.tid, {_handle_seconds(q)}"):
-        per_ticket[(idx, key)][tid] += seconds or 0
-    active: dict[tuple[int, str], set[int]] = defaultdict(set)
-    for base in REPLIES:
-        for idx, key, tid in q.select(base, f"{base.alias}.tid"):
-            active[(idx, key)].add(tid)
+    per_ticket = q.select_sql(HANDLE, f"e.tid AS tid, sum({_handle_seconds(q)}) AS s") + " GROUP BY 1, 2, 3"
+    worked = {(idx, key): n for idx, key, n in q.distinct_tickets((HANDLE, *REPLIES))}
     cells: Cells = {}
-    for cell_key, tickets in per_ticket.items():
-        cell = summary_cell(list(tickets.values()))
-        cell["total"] = sum(tickets.values())
-        worked = active.get(cell_key, set()) | tickets.keys()
-        cell["coverage"] = round(len(tickets) / len(worked), 6)
-        cells[cell_key] = cell
+    for idx, key, text, total in q.conn.execute(f"SELECT idx, g, group_concat(s), sum(s) FROM ({per_ticket}) GROUP BY 1, 2"):
+        tickets = list(map(float, text.split(",")))
+        cell = summary_cell(tickets)
+        cell["total"] = total
+        cell["coverage"] = round(len(tickets) / max(worked.get((idx, key), 0), len(tickets)), 6)
+        cells[(idx, key)] = cell
     return cells

@@ -75,8 +75,9 @@ SPANS = Base("status_spans s", "s", "s.start_at", "s.assignee_id", "s.group_id")
 def _open_at(q: Query, base: Base, start: str, end: str) -> Cells:
     """Rows with start <= T < end (end NULL = still open) at each bucket's snapshot T.
 
-    count(start <= T) - count(end <= T) at the first snapshot (two index counts), then the
-    starts and ends between consecutive snapshots — never one scan per snapshot.
+    At the first snapshot: the rows ending after it (or never) that started by then — an index
+    range over recent rows, not the whole history. Later snapshots add the starts and subtract
+    the ends in between (two range scans), never one scan per snapshot.
     """
     snaps = q.snapshots()
     if not snaps:
@@ -84,13 +85,14 @@ def _open_at(q: Query, base: Base, start: str, end: str) -> Cells:
     key, need_facts, joins = q.group_key(base)
     facts = f"JOIN ticket_facts f ON f.tid = {base.alias}.tid" if need_facts and not base.is_ticket_facts else ""
     where = base.where
-    first = snaps[0]
     totals: dict[str, int] = {}
-    for condition, sign in ((f"{start} <= ?", 1), (f"{start} IS NOT NULL AND {end} <= ?", -1)):
+    for open_end in (f"{end} > ?1", f"{end} IS NULL"):
         for k, n in q.conn.execute(
-            f"SELECT {key}, count(*) FROM {base.table} {facts} {joins} WHERE {where} AND {condition} GROUP BY 1", (first,)
+            f"SELECT {key}, count(*) FROM {base.table} {facts} {joins} WHERE {where} AND {open_end} AND {start} <= ?1 "
+            "GROUP BY 1",
+            (snaps[0],),
         ):
-            totals[k] = totals.get(k, 0) + sign * n
+            totals[k] = totals.get(k, 0) + n
     deltas: dict[tuple[int, str], int] = {}
     if len(snaps) > 1:
         q.conn.execute("CREATE TEMP TABLE IF NOT EXISTS _kpi_s (idx INTEGER PRIMARY KEY, lo INTEGER, hi INTEGER)")

@@ -58,7 +58,7 @@ CREATE INDEX ticket_facts_created ON ticket_facts (created, excluded, outbound, 
 CREATE INDEX ticket_facts_first_reply ON ticket_facts (first_reply_at) WHERE first_reply_at IS NOT NULL;
 CREATE INDEX ticket_facts_last_resolved ON ticket_facts (last_resolved_at) WHERE last_resolved_at IS NOT NULL;
 CREATE INDEX ticket_facts_fr_od_start ON ticket_facts (fr_od_start) WHERE fr_od_start IS NOT NULL;
-CREATE INDEX ticket_facts_fr_od_end ON ticket_facts (fr_od_end) WHERE fr_od_end IS NOT NULL;
+CREATE INDEX ticket_facts_fr_od_end ON ticket_facts (fr_od_end, fr_od_start) WHERE fr_od_start IS NOT NULL;
 
 -- Per-ticket events KPIs count: agent replies that answer no customer turn (kind 'reply'; the
 -- others are in reply_pairs), resolution events ('resolve'),
@@ -92,7 +92,8 @@ CREATE INDEX reply_pairs_unanswered ON reply_pairs (customer_at) WHERE reply_at 
 CREATE INDEX reply_pairs_tid ON reply_pairs (tid);
 
 -- Unresolved stretches of a ticket with a constant assignee and group: backlog(T) counts spans
--- with start_at <= T < end_at; overdue(T) those with od_start <= T < end_at.
+-- with start_at <= T < end_at; overdue(T) those with od_start <= T < end_at. The (end_at, start)
+-- indexes answer "open at T" from the spans ending after T only, not from the whole history.
 CREATE TABLE status_spans (
     tid INTEGER NOT NULL,
     start_at INTEGER NOT NULL,
@@ -102,7 +103,8 @@ CREATE TABLE status_spans (
     od_start INTEGER
 );
 CREATE INDEX status_spans_start ON status_spans (start_at);
-CREATE INDEX status_spans_end ON status_spans (end_at) WHERE end_at IS NOT NULL;
+CREATE INDEX status_spans_end ON status_spans (end_at, start_at);
+CREATE INDEX status_spans_od_end ON status_spans (end_at, od_start) WHERE od_start IS NOT NULL;
 CREATE INDEX status_spans_od_start ON status_spans (od_start) WHERE od_start IS NOT NULL;
 CREATE INDEX status_spans_tid ON status_spans (tid);
 

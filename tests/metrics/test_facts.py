@@ -226,3 +226,45 @@ def test_a_chat_session_counts_as_one_reply_and_shared_comments_are_ignored(stor
     f = facts(store, "1")
     assert (f["agent_replies"], f["first_reply_at"]) == (2, epoch("2026-01-05 09:01"))
     assert len(pairs(store, "1")) == 2  # both chat turns answered; the email reply answers no turn
+
+
+def _all_facts(store: Store) -> dict[str, list[tuple]]:
+    """Every derived row, with tids replaced by ticket ids (tids are store-local)."""
+    out = {}
+    for table, columns in (
+        ("ticket_facts", "*"), ("fact_events", "kind, at, agent_id, group_id, ref, seconds, extra"),
+        ("reply_pairs", "customer_at, reply_at, agent_id, group_id, seconds, bh_seconds"),
+        ("status_spans", "start_at, end_at, assignee_id, group_id, od_start"),
+        ("rating_facts", "source, rating_id, kind, offered_at, responded_at, value, sentiment, agent_id, comment"),
+        ("ticket_tags", "tag"),
+    ):
+        rows = store.query(
+            f"SELECT f.ticket_id, {', '.join('x.' + c.strip() for c in columns.split(','))} FROM {table} x "
+            "JOIN ticket_facts f ON f.tid = x.tid" if columns != "*" else "SELECT * FROM ticket_facts"
+        )
+        out[table] = sorted(tuple(r)[1:] if columns == "*" else tuple(r) for r in rows)
+    return out
+
+
+def test_incremental_changes_of_every_kind_equal_a_full_rebuild(store: Store) -> None:
+    w = World(store)
+    w.schedule("s1", "UTC", [(d, 9 * 60, 17 * 60) for d in range(5)])
+    for i in range(1, 5):
+        w.ticket(str(i), f"2026-01-0{i + 4} 09:00", "open", assignee="a1", tags=["x"])
+        w.msg(str(i), f"2026-01-0{i + 4} 09:00", "customer")
+        w.msg(str(i), f"2026-01-0{i + 4} 10:00", "agent", "a1")
+        w.lifecycle(str(i), (f"2026-01-0{i + 4} 09:00", "new"), (f"2026-01-0{i + 4} 10:00", "open"))
+        w.rating(str(i), "good", responded=f"2026-01-0{i + 4} 12:00", rid=f"r{i}")
+    w.commit()
+    refresh_facts(store)
+    w.msg("1", "2026-01-05 11:00", "customer")                          # a new turn
+    w.status("2", "2026-01-06 15:00", "solved", "open")                   # a resolution
+    w.assign("3", "2026-01-07 11:00", "assignee", "a2", "a1")             # a hand-over
+    w.rating("4", "bad", responded="2026-01-08 13:00", rid="r4")          # a changed rating
+    w.ticket("4", "2026-01-08 09:00", "open", assignee="a1", tags=["x", "y"])  # new tag
+    w.ticket("2", "2026-01-06 09:00", "solved", assignee="a1", is_spam=True)   # then flagged spam
+    w.commit()
+    assert refresh_facts(store).tickets == 4
+    incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
