@@ -15,11 +15,10 @@ are in the same or an earlier batch, so a kill at any point and a rerun converge
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApiError
-from ..timeutil import iso, to_utc, utcnow
+from ..timeutil import iso, to_utc
 from .paginate import Dedupe, Page, Request, TimeWindows, dig
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ Items = list[dict[str, Any]]
 Step = tuple[Items, State | None, Page]
 
 #: First-run start when neither the cursor nor the config names one.
-EPOCH = datetime(2000, 1, 1, tzinfo=to_utc(0).tzinfo)  # type: ignore[union-attr]
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def render(value: datetime, fmt: str) -> Any:
@@ -225,12 +224,4 @@ def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
         yield previous, True
 
 
-def require_ordered(items: Items, field: str, what: str) -> None:
-    """Fail loudly if an API documented as sorted is not (an ordered cursor would skip data)."""
-    stamps = [to_utc(dig(i, field)) for i in items]
-    known = [s for s in stamps if s is not None]
-    if any(b < a for a, b in zip(known, known[1:])):
-        raise ApiError(f"{what} is not sorted by {field}; incremental reads would miss records")
-
-
-__all__ = ["Cursor", "UpdatedSince", "SinceId", "StartTime", "render", "require_ordered", "utcnow"]
+__all__ = ["EPOCH", "Cursor", "SinceId", "StartTime", "UpdatedSince", "render"]

@@ -51,7 +51,7 @@ def dig(data: Any, path: str, default: Any = None) -> Any:
 def records_at(data: Any, path: str, what: str) -> list[dict[str, Any]]:
     """The list at `path` ("" = the body itself), or a MalformedPayload naming it."""
     found = dig(data, path)
-    if found is None and path and isinstance(data, Mapping):
+    if found is None and path.startswith("_embedded.") and isinstance(data, Mapping):
         return []  # HAL lists (Help Scout) leave `_embedded` out of an empty page
     if not isinstance(found, list):
         raise MalformedPayload(f"malformed response from {what}: expected a list at '{path or 'the body'}'")
