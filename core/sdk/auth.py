@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from pydantic import SecretStr
@@ -55,6 +56,10 @@ class Auth(AuthBase):
 
     def bind(self, client: HttpClient) -> None:
         """Called once by ApiClient; token helpers remember the client to redact new tokens."""
+
+    def strip(self, url: str) -> str:
+        """`url` without the credentials this helper put in it (before it goes into a state)."""
+        return url
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
@@ -118,8 +123,20 @@ class ApiKeyQuery(Auth):
         return [self.key]
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.prepare_url(request.url, {self.param: self.key})
+        request.url = _with_query(str(request.url), self.param, self.key)
         return request
+
+    def strip(self, url: str) -> str:
+        return _with_query(url, self.param, None)
+
+
+def _with_query(url: str, name: str, value: str | None) -> str:
+    """`url` with the query parameter `name` set to `value` (None: removed), once."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    if value is not None:
+        query.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 # -- tokens ---------------------------------------------------------------------------------------

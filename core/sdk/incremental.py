@@ -151,7 +151,7 @@ class SinceId(Cursor):
                 done = newest if newest is not None else since
                 yield page.items, ({"since_id": done} if done is not None else {}), page
             else:
-                yield page.items, {"since_id": since, "newest": newest, "next": [request[0], request[1]]}, page
+                yield page.items, {"since_id": since, "newest": newest, "next": [stream.safe_url(request[0]), request[1]]}, page
 
 
 def _id_order(value: Any) -> tuple[int, Any]:

@@ -114,6 +114,11 @@ class RestStream(Stream):
     def tolerate(self) -> tuple[int, ...]:
         return (403, 404) if self.optional else ()
 
+    def safe_url(self, url: str) -> str:
+        """A next-page URL fit for the stream state: credentials the auth put in it removed."""
+        auth = self.http.session.auth
+        return auth.strip(url) if isinstance(auth, Auth) else url
+
     def fetch(self, request: Request) -> Page:
         response = self.http.get(request[0], request[1], tolerate=self.tolerate)
         if response.status >= 400:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -13,7 +14,8 @@ from kpisync.core.connector import ConnectorConfig
 from kpisync.core.errors import AuthError
 from kpisync.core.httpclient import Runtime
 from kpisync.core.sdk import (
-    EnumMap, NextUrl, PageCapReached, PageNumber, RestConnector, RestStream, StartTime, TimeWindows, UpdatedSince,
+    ApiKeyQuery, EnumMap, LinkHeader, PageCapReached, PageNumber, RestConnector, RestStream, SinceId, StartTime,
+    TimeWindows, UpdatedSince,
 )  # fmt: skip
 from kpisync.fixtures.helpscout_sim import HelpScoutSim
 from kpisync.fixtures.simserver import Request, Response, SimClock, SimServer
@@ -188,3 +190,62 @@ def test_the_minute_budget_is_paced_and_x_ratelimit_retry_after_pauses_every_req
         hs.faults.fail_next(1, 429, headers={"X-RateLimit-Retry-After": "45"})
         c.check()
         assert c.runtime.waited - waited >= 45  # the vendor-named header, not a blind default
+
+
+# -- since_id feeds with Link-header pages, an API key in the query ------------------------------
+class FeedSim(SimServer):
+    """Newest-first `/feed?since_id=&max_id=` of 4 a page, `Link: rel="next"`; key in `?key=`."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(SimClock(T0, scale=0))
+        self.ids = ids
+        self.route("GET", r"/feed", self._feed)
+
+    def handle(self, request: Request) -> Response:
+        if request.arg("key") != "q-secret-key":
+            return Response(401, json={"error": "bad key"})
+        return self.route_request(request)
+
+    def _feed(self, request: Request) -> Response:
+        since, below = int(request.arg("since_id") or 0), int(request.arg("max_id") or 10**9)
+        rows = sorted((i for i in self.ids if since < i < below), reverse=True)[:4]
+        headers = {}
+        if len(rows) == 4:
+            headers["Link"] = f'<{self.url}/feed?since_id={since}&max_id={rows[-1]}&key=q-secret-key>; rel="next"'
+        return Response(json=[{"id": i} for i in rows], headers=headers)
+
+
+class Feed(RestStream):
+    name = "feed"
+    path = "/feed"
+    paginator = LinkHeader()
+    cursor = SinceId("since_id")
+    got: ClassVar[list[int]] = []
+
+    def map(self, item: dict[str, Any]) -> None:
+        Feed.got.append(item["id"])
+        return None
+
+
+class FeedConnector(ListConnector):
+    stream_classes = [Feed]
+
+    def authenticator(self) -> ApiKeyQuery:
+        return ApiKeyQuery("key", SecretStr("q-secret-key"))
+
+
+def test_since_id_polls_resume_mid_poll_and_the_query_key_is_redacted() -> None:
+    with FeedSim(list(range(1, 11))) as sim:
+        c = FeedConnector(ListConfig(base_url=sim.url), Runtime(time_scale=1000))
+        Feed.got = []
+        batches = list(c.streams()[0].read(None))
+        assert Feed.got == list(range(10, 0, -1)) and batches[-1].state == {"since_id": 10}
+        mid = batches[0].state  # a poll killed after its first page resumes from its next link
+        assert mid is not None and mid["since_id"] is None and mid["newest"] == 10 and "max_id=7" in mid["next"][0]
+        assert "q-secret-key" not in json.dumps(mid)  # the Link URL echoes the key: not into the state
+        Feed.got = []
+        assert read_all(c, mid) == {"since_id": 10} and Feed.got == [6, 5, 4, 3, 2, 1]
+        sim.ids += [11, 12]
+        Feed.got = []
+        assert read_all(c, {"since_id": 10}) == {"since_id": 12} and Feed.got == [12, 11]
+        assert c.http.redact(f"GET {sim.url}/feed?key=q-secret-key") == f"GET {sim.url}/feed?key=***"
