@@ -18,6 +18,7 @@ from . import backup_cmd  # noqa: F401
 from . import helprace_cmd  # noqa: F401
 from . import import_cmd  # noqa: F401  (after helprace_cmd: joins its `import` group)
 from . import kpi, dashboard  # noqa: F401
+from . import report_cmd  # noqa: F401
 from . import new_connector_cmd  # noqa: F401
 from .app import app
 from .common import scrub
