@@ -17,6 +17,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import logging
+import multiprocessing
+import os
+import sqlite3
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -34,6 +39,10 @@ FACTS_VERSION = "1"
 CHUNK = 20_000
 #: Page cache while refreshing (KiB): the fact indexes of a big store stay in memory.
 CACHE_KIB = 256 * 1024
+#: A chunk at least this big is split with a forked worker (the refresh has two cores to use).
+PARALLEL_MIN = 2000
+
+log = logging.getLogger("kpisync.facts")
 
 RESOLVED = frozenset({"resolved", "closed"})
 #: `via` values of a status change made by automation rather than by a person.
@@ -285,6 +294,23 @@ class _Builder:
                 "WHERE f.source = _facts_todo.source AND f.ticket_id = _facts_todo.ticket_id)"
             )
         conn.execute("UPDATE _facts_todo SET tid = ? + rowid WHERE tid IS NULL", (next_tid,))
+        todo = conn.execute("SELECT source, ticket_id, tid FROM _facts_todo ORDER BY tid").fetchall()
+        if len(todo) >= PARALLEL_MIN and _can_fork():
+            half = len(todo) // 2
+            _fill_todo(conn, todo[:half])
+            with _Worker(self, todo[half:], fresh) as worker:  # the other half on the second core
+                changes = self.changes(conn, fresh)
+                changes += worker.result()
+        else:
+            changes = self.changes(conn, fresh)
+        for delete, stale, insert, rows in changes:
+            if stale:
+                conn.executemany(delete, stale)
+            conn.executemany(insert, rows)
+
+    def changes(self, conn: sqlite3.Connection, fresh: bool) -> list[tuple[str, list[Any], str, list[tuple[Any, ...]]]]:
+        """(delete sql, stale keys, insert sql, new rows) per fact table for the tickets in
+        `conn`'s `_facts_todo`. Reads only, so a forked worker can run it on its own connection."""
         children = {
             name: {tid: list(rows) for tid, rows in groupby(conn.execute(sql), _FIRST)} for name, sql in _CHILD_SQL.items()
         }
@@ -292,14 +318,10 @@ class _Builder:
         get = {name: rows.get for name, rows in children.items()}
         for row in conn.execute(_TICKET_SQL):
             tid = row[0]
-            _ticket_facts(
-                self, row, out,
-                *(get[name](tid, _EMPTY) for name in _CHILD_SQL),
-            )
+            _ticket_facts(self, row, out, *(get[name](tid, _EMPTY) for name in _CHILD_SQL))
         if fresh:
-            out.write(conn)
-        else:
-            out.write_changes(conn)
+            return [("", [], sql, rows) for sql, rows in out.tables()]
+        return out.diff(conn)
 
     def ticketless_ratings(self, source: str) -> None:
         """Ratings not tied to a ticket (e.g. NPS surveys) count one by one."""
@@ -315,6 +337,74 @@ class _Builder:
         )
 
 
+def _fill_todo(conn: sqlite3.Connection, todo: Sequence[tuple[Any, ...]]) -> None:
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _facts_todo (source TEXT NOT NULL, ticket_id TEXT NOT NULL, tid INTEGER, "
+        "PRIMARY KEY (source, ticket_id))"
+    )
+    conn.execute("DELETE FROM _facts_todo")
+    conn.executemany("INSERT INTO _facts_todo (source, ticket_id, tid) VALUES (?, ?, ?)", todo)
+
+
+def _can_fork() -> bool:
+    """Fork only where it is cheap and safe: POSIX, two cores, and no other thread (a lock held by
+    another thread at fork time would stay held in the child)."""
+    return (
+        os.name == "posix"
+        and "fork" in multiprocessing.get_all_start_methods()
+        and (os.cpu_count() or 1) > 1
+        and threading.active_count() == 1
+    )
+
+
+class _Worker:
+    """Computes the changes of some tickets in a forked process on its own read connection.
+
+    The parent keeps its write transaction; the worker reads the last committed state through
+    WAL, which is what the parent sees too (facts are written only after both halves are done).
+    The forked child never touches the parent's connection and leaves with `os._exit`. Any
+    failure in the worker falls back to computing its half in the parent.
+    """
+
+    def __init__(self, builder: _Builder, todo: Sequence[tuple[Any, ...]], fresh: bool) -> None:
+        self.builder, self.todo, self.fresh = builder, list(todo), fresh
+        context = multiprocessing.get_context("fork")
+        self.receive, send = context.Pipe(duplex=False)
+        self.process = context.Process(target=self._run, args=(send,), daemon=True)
+
+    def __enter__(self) -> _Worker:
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+    def _run(self, send: Any) -> None:
+        try:
+            conn = sqlite3.connect(str(self.builder.store.path), timeout=30, isolation_level=None)
+            conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
+            _fill_todo(conn, self.todo)
+            send.send(("ok", self.builder.changes(conn, self.fresh)))
+        except BaseException as exc:  # noqa: BLE001 — reported to the parent, which redoes the work
+            send.send(("error", repr(exc)))
+        finally:
+            os._exit(0)
+
+    def result(self) -> list[tuple[str, list[Any], str, list[tuple[Any, ...]]]]:
+        try:
+            status, payload = self.receive.recv()
+        except (EOFError, OSError):
+            status, payload = "error", "worker died"
+        if status == "ok":
+            return payload  # type: ignore[no-any-return]
+        log.warning("facts worker failed (%s); computing its tickets here", payload)
+        conn = self.builder.conn
+        _fill_todo(conn, self.todo)
+        return self.builder.changes(conn, self.fresh)
+
+
 class _Output:
     """Rows of a chunk, written with one executemany per table."""
 
@@ -326,29 +416,27 @@ class _Output:
         self.ratings: list[tuple[Any, ...]] = []
         self.tags: list[tuple[Any, ...]] = []
 
-    def _tables(self) -> tuple[tuple[str, list[tuple[Any, ...]]], ...]:
+    def tables(self) -> tuple[tuple[str, list[tuple[Any, ...]]], ...]:
         return (
             (_INSERT_TICKET, self.tickets), (_INSERT_EVENT, self.events), (_INSERT_PAIR, self.pairs),
             (_INSERT_SPAN, self.spans), (_INSERT_RATING, self.ratings), (_INSERT_TAG, self.tags),
         )
 
-    def write(self, conn: Any) -> None:
-        for sql, rows in self._tables():
-            conn.executemany(sql, rows)
-
-    def write_changes(self, conn: Any) -> None:
-        """Replace the facts of the tickets in `_facts_todo`, touching only rows that differ.
+    def diff(self, conn: sqlite3.Connection) -> list[tuple[str, list[Any], str, list[tuple[Any, ...]]]]:
+        """Against the stored facts of the tickets in `_facts_todo`: only the rows that differ.
 
         A typical change (one new reply) alters a few rows of a ticket; rewriting all of them
         would rewrite every time index they sit in, which is what makes a refresh slow.
         """
-        for (sql, rows), (table, columns, where) in zip(self._tables(), _DIFFED):
-            old: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+        changes = []
+        for (sql, rows), (table, columns, where) in zip(self.tables(), _DIFFED):
             key = "tid" if table == "ticket_facts" else ("tid, tag" if table == "ticket_tags" else "rowid")
+            width = len(key.split(","))
+            old: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
             for row in conn.execute(
                 f"SELECT {key}, {columns} FROM {table} WHERE tid IN (SELECT tid FROM _facts_todo WHERE tid IS NOT NULL)"
             ):
-                old[row[len(key.split(",")):]].append(row[: len(key.split(","))])
+                old[row[width:]].append(row[:width])
             fresh = []
             for row in rows:
                 match = old.get(row)
@@ -356,9 +444,8 @@ class _Output:
                     match.pop()
                 else:
                     fresh.append(row)
-            stale = [k for keys in old.values() for k in keys]
-            conn.executemany(f"DELETE FROM {table} WHERE {where}", stale)
-            conn.executemany(sql, fresh)
+            changes.append((f"DELETE FROM {table} WHERE {where}", [k for keys in old.values() for k in keys], sql, fresh))
+        return changes
 
 
 class _Clocks:

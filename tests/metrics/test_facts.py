@@ -268,3 +268,30 @@ def test_incremental_changes_of_every_kind_equal_a_full_rebuild(store: Store) ->
     incremental = _all_facts(store)
     refresh_all(store)
     assert _all_facts(store) == incremental
+
+
+def test_a_forked_worker_computes_the_same_facts(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kpisync.core.facts as facts_module
+
+    w = World(store)
+    for i in range(1, 41):
+        w.ticket(str(i), f"2026-01-05 {i % 10:02d}:00", "open", assignee=f"a{i % 3}")
+        w.msg(str(i), f"2026-01-05 {i % 10:02d}:00", "customer")
+        w.msg(str(i), f"2026-01-05 {i % 10:02d}:30", "agent", f"a{i % 3}")
+        w.lifecycle(str(i), (f"2026-01-05 {i % 10:02d}:00", "new"), (f"2026-01-05 {i % 10 + 10:02d}:00", "solved"))
+    w.commit()
+    refresh_facts(store)
+    serial = _all_facts(store)
+    if not facts_module._can_fork():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    refresh_all(store)
+    assert _all_facts(store) == serial
+    for i in range(1, 41):
+        w.msg(str(i), "2026-01-06 09:00", "customer")
+    w.commit()
+    assert refresh_facts(store).tickets == 40
+    parallel = _all_facts(store)
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10**9)
+    refresh_all(store)
+    assert _all_facts(store) == parallel
