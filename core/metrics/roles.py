@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError, KpisyncError
 from ..store import Store
-from .engine import Result, When, ensure_fresh, evaluate, report_window
+from .engine import Result, When, ensure_fresh, evaluate_many, report_window
 from .registry import all_kpis
 from .settings import MetricsSettings
 
@@ -87,7 +87,7 @@ def dashboard(
     kpis = role_kpis(role, settings)
     notes = ensure_fresh(store, settings)
     window, window_notes = report_window(store, settings, since=since, until=until, now=now)
-    results = []
+    requests = []
     for kpi_id in kpis:
         kpi = all_kpis()[kpi_id]
         options: dict[str, Any] = {"since": window.since, "until": window.until, "now": now, "settings": settings,
@@ -96,5 +96,5 @@ def dashboard(
             options["compare"] = compare
         if hours == "business" and "hours" in kpi.params:
             options["hours"] = hours
-        results.append(evaluate(store, kpi_id, **options))
-    return Dashboard(role, results, notes + window_notes)
+        requests.append((kpi_id, options))
+    return Dashboard(role, evaluate_many(store, requests), notes + window_notes)
