@@ -113,6 +113,16 @@ def test_by_source_and_agent(store: Store) -> None:
     assert (billing["group_name"], billing["channel"], billing["converted"]) == ("Billing", "email", 1)
 
 
+def test_tickets_without_a_known_requester_stay_in_the_denominator(store: Store) -> None:
+    store.write_batch("zendesk", "tickets", [
+        _ticket("T11", "2025-03-20T00:00:00Z", None),  # no requester at all
+        _ticket("T12", "2025-03-21T00:00:00Z", "u99"),  # requester not synced (yet)
+        _ticket("T13", "2025-03-22T00:00:00Z", "a1"),  # filed by an agent for themselves: not a customer ticket
+    ], None)  # fmt: skip
+    [row] = converted_tickets(store, *MARCH)
+    assert (row["tickets"], row["tickets_with_email"], row["converted"]) == (7, 4, 4)
+
+
 def test_window_length_is_a_setting(store: Store) -> None:
     [row] = converted_tickets(store, *MARCH, window_days=1)
     # 1 day: O1 (23 h), O2 (24 h, the edge) and O8 (24 h) still count; O3, O10, O11 do not.
