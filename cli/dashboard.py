@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .app import ConfigOption, DbOption, JsonOption, app
@@ -68,9 +69,9 @@ def show(results: list[Result], role: str | None, notes: list[str], console: Con
             comments = [c for row in result.rows for c in row.get("comments", [])]
             for comment in comments[:5]:
                 mood = {1: "+", 0: "·", -1: "−"}.get(comment["sentiment"], "?")
-                console.print(f"  {mood} #{comment['ticket_id']}: {comment['comment']}", highlight=False)
+                console.print(f"  {mood} #{comment['ticket_id']}: {comment['comment']}", highlight=False, markup=False)
     for note in dict.fromkeys(notes):
-        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+        console.print(f"  [yellow]note:[/] {escape(note)}", highlight=False)
 
 
 def _headline(result: Result) -> tuple[str, str, str, str, str]:
@@ -80,8 +81,11 @@ def _headline(result: Result) -> tuple[str, str, str, str, str]:
 
     unit = result.unit
     if result.kpi == "top_agents":
-        best = [f"{r['group']} {r['value']:.0f}" for r in result.rows[:3]]
-        return (", ".join(best) or "n/a", "score 0-100", "", "", "")
+        if not result.rows:
+            return ("n/a", "", "", "", "")
+        first, *others = result.rows[:3]
+        detail = "then " + ", ".join(f"{escape(r['group'])} ({r['value']:.0f})" for r in others) if others else ""
+        return (f"{escape(first['group'])} ({first['value']:.0f})", detail, "", "", "")
     if not result.rows:
         return ("n/a", "", "", "", "")
     row: dict[str, Any] = result.rows[0]

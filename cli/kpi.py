@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kpisync.core.errors import ConfigError
@@ -111,10 +112,10 @@ def show(result: Result, console: Console) -> None:
     for row in result.rows:
         for item in row.get("explain", []):
             console.print(f"  spike {row['period']}: {item['by']} {item['group']} {item['value']:g} vs baseline "
-                          f"{item['baseline']:g}", highlight=False)
+                          f"{item['baseline']:g}", highlight=False, markup=False)
     _comments(result, console)
     for note in result.notes:
-        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+        console.print(f"  [yellow]note:[/] {escape(note)}", highlight=False)
 
 
 def _table(result: Result, console: Console) -> None:
@@ -146,7 +147,7 @@ def _cell(row: dict[str, Any], column: str, unit: str) -> str:
     from kpisync.core.metrics.targets import verdict_text
 
     if column in ("period", "group"):
-        return str(row.get(column) or "")
+        return escape(str(row.get(column) or ""))
     if column == "value":
         text = human(row.get("value"), unit)
         return text + (" (forecast)" if row.get("forecast") else "")
@@ -181,7 +182,7 @@ def _tickets(result: Result, console: Console) -> None:
         if grouped:
             parts.append(str(row.get("group") or ""))
         parts.append(row.get("url") or "")
-        console.print("  " + "  ".join(parts), soft_wrap=True, highlight=False)
+        console.print("  " + "  ".join(parts), soft_wrap=True, highlight=False, markup=False)
 
 
 def _comments(result: Result, console: Console) -> None:
@@ -189,5 +190,5 @@ def _comments(result: Result, console: Console) -> None:
     for row in result.rows:
         for comment in row.get("comments", [])[: 5 - shown]:
             mood = {1: "[green]+[/]", 0: "[yellow]·[/]", -1: "[red]−[/]"}.get(comment["sentiment"], "?")
-            console.print(f"  {mood} #{comment['ticket_id']}: {comment['comment']}", highlight=False)
+            console.print(f"  {mood} #{comment['ticket_id']}: {escape(comment['comment'])}", highlight=False)
             shown += 1
