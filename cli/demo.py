@@ -51,13 +51,18 @@ def demo(
                 if run.status != "success":
                     raise KpisyncError(f"demo: pulling {source.source} failed: {run.error}")
     _summary(Console(), runs, time.monotonic() - started)
+    from kpisync.core.reports import write_team_report
+
+    with Store(path) as store:
+        report = write_team_report(store, path.with_name(f"{path.stem}-team-report.html"))
     if dashboard:
         from .dashboard import dashboard_command
 
         dashboard_command(role=None, since=None, until=None, hours="calendar", compare=True,
                           check_targets=False, db=str(path), config=None, as_json=False)
+    Console().print(f"\nTeam report (last full month vs the one before and a year ago): [bold]{report}[/]", highlight=False)
     Console().print(
-        f"\nThe store is [bold]{path}[/]. Try: kpisync status --db {path} · "
+        f"The store is [bold]{path}[/]. Try: kpisync status --db {path} · "
         f"kpisync kpi list · kpisync kpi first_response_time --db {path} --period month --by source",
         highlight=False,
     )

@@ -24,6 +24,7 @@ def test_demo_pulls_every_connector_and_shows_the_dashboard(tmp_path: Path) -> N
     result = _kpisync("demo", "--db", str(db), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "kpisync dashboard" in result.stdout
+    assert (tmp_path / "demo-team-report.html").stat().st_size > 10_000
     assert "first_response_time" in result.stdout and "csat" in result.stdout
     conn = sqlite3.connect(db)
     runs = dict(conn.execute("SELECT source, status FROM sync_runs").fetchall())
