@@ -232,8 +232,8 @@ def _prepare_sql(period: _Period, scan_all: bool) -> list[str]:
     CROSS JOIN tickets t ON t.source = u.source AND t.requester_id = u.external_id
     WHERE u.email_norm IS NOT NULL AND u.role = 'customer'
       AND {created} >= :t_lo AND t.created_at < :t_hi AND {_TICKET_FILTER}""",
-        f"CREATE INDEX temp.kpisync_conversion_asof ON kpisync_conversion_tickets (email, anchor, tid)",
-        f"CREATE INDEX temp.kpisync_conversion_tid ON kpisync_conversion_tickets (tid)",
+        "CREATE INDEX temp.kpisync_conversion_asof ON kpisync_conversion_tickets (email, anchor, tid)",
+        "CREATE INDEX temp.kpisync_conversion_tid ON kpisync_conversion_tickets (tid)",
         f"CREATE TABLE {_CREDITED} (oid INTEGER PRIMARY KEY, tid INTEGER NOT NULL)",
         # As-of join: for each sale, the latest ticket of the same email anchored strictly
         # before it (one seek on (email, anchor, rowid)); credited if within the window.
@@ -249,7 +249,7 @@ def _prepare_sql(period: _Period, scan_all: bool) -> list[str]:
     SELECT oid, CAST(substr(last_ticket, 22) AS INTEGER) FROM picked
     WHERE last_ticket IS NOT NULL
       AND at <= strftime('%Y-%m-%dT%H:%M:%SZ', substr(last_ticket, 1, 20), :window)""",
-        f"CREATE INDEX temp.kpisync_conversion_by_ticket ON kpisync_conversion_credited (tid)",
+        "CREATE INDEX temp.kpisync_conversion_by_ticket ON kpisync_conversion_credited (tid)",
     ]
 
 
