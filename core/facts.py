@@ -8,8 +8,8 @@ rows of `changed_tickets`, all in one transaction: a kill leaves the old facts a
 intact. `refresh_all` rebuilds everything; it also runs by itself when the facts were computed
 with other schedules or settings (the fingerprint in `facts_meta`).
 
-KPI queries (core/metrics) read only these tables; they never rescan messages. Definitions
-follow /work/shared/kpi-definitions.md §A; docs/kpis.md states them in plain words.
+KPI queries (core/metrics) read only these tables; they never rescan messages. The rules
+(roles, turns, resolutions, population) are those of docs/kpis.md.
 """
 
 from __future__ import annotations
