@@ -19,13 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import requests
 from pydantic import SecretStr, field_validator, model_validator
 
-from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
-from kpisync.core.errors import ApiError, AuthError, MalformedPayload
-from kpisync.core.httpclient import HeaderBudget, HttpClient, Runtime
+from kpisync.core.connector import Batch, ConnectorConfig, Stream
+from kpisync.core.httpclient import Runtime
 from kpisync.core.models import Record
+from kpisync.core.sdk import HeaderBudget, OAuth2ClientCredentials, RestConnector, dig, records_at
 from kpisync.core.timeutil import to_utc
 
 from . import mapping
@@ -33,6 +32,10 @@ from . import mapping
 PAGE = 100
 LISTING_CAP = 1000
 VERSION = "0.1"
+HINT = (
+    "check client_id and client_secret (KPISYNC_REDDIT_CLIENT_ID, KPISYNC_REDDIT_CLIENT_SECRET); "
+    "new Reddit apps need approval under the Responsible Builder Policy"
+)
 
 
 class RedditConfig(ConnectorConfig):
@@ -67,93 +70,42 @@ class RedditConfig(ConnectorConfig):
         return self
 
 
-class RedditConnector(Connector):
+class RedditConnector(RestConnector):
     name = "reddit"
     title = "Reddit"
     kind = "social"
     config_model = RedditConfig
     description = "Reddit posts naming the brand, sitewide and per subreddit (app-only OAuth; approved apps)."
+    default_base_url = "https://oauth.reddit.com"
+    client_options = {"default_retry_after": 5.0}
 
     config: RedditConfig
 
     def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
-        super().__init__(config, runtime)
         assert isinstance(config, RedditConfig)
         self.user_agent = config.user_agent or f"python:kpisync:{VERSION} (by /u/{config.username})"
-        self.auth_hint = (
-            "check client_id and client_secret (KPISYNC_REDDIT_CLIENT_ID, KPISYNC_REDDIT_CLIENT_SECRET); "
-            "new Reddit apps need approval under the Responsible Builder Policy"
-        )
-        self.http = HttpClient(
-            (config.base_url or "https://oauth.reddit.com").rstrip("/"),
-            runtime,
-            name="reddit",
-            headers={"User-Agent": self.user_agent},
-            secrets=config.secret_values(),
-            auth_hint=self.auth_hint,
-            # X-Ratelimit-Remaining / X-Ratelimit-Reset (seconds to the end of the window).
-            rate_policy=HeaderBudget(remaining=("x-ratelimit-remaining",), reset=("x-ratelimit-reset",), floor=0),
-            default_retry_after=5.0,
-        )
-        self._auth_session = requests.Session()
-        self._token: str | None = None
-        self._token_expires = 0.0
+        super().__init__(config, runtime)
+        # An API 401 comes after the token was renewed once (OAuth2ClientCredentials).
+        self.http.auth_hint = f"the API refused a fresh token; {HINT}"
         self.brand = mapping.Brand(tuple(config.own_accounts), tuple(config.keywords))
 
-    # -- auth ----------------------------------------------------------------------------------
+    def authenticator(self) -> OAuth2ClientCredentials:
+        """Application-only OAuth: POST grant_type=client_credentials (a form body) with HTTP
+        Basic client credentials (reddit-archive/reddit wiki OAuth2)."""
+        token_url = self.config.auth_url.rstrip("/") + "/api/v1/access_token"
+        return OAuth2ClientCredentials(token_url, self.config.client_id, self.config.client_secret, basic=True, hint=HINT)
+
+    def headers(self) -> dict[str, str]:
+        return {"User-Agent": self.user_agent}  # [UA] Reddit throttles generic User-Agents
+
+    def rate_policy(self) -> HeaderBudget:
+        # X-Ratelimit-Remaining / X-Ratelimit-Reset (seconds to the end of the window).
+        return HeaderBudget(remaining=("x-ratelimit-remaining",), reset=("x-ratelimit-reset",), floor=0)
+
     def token(self, renew: bool = False) -> str:
-        if renew or self._token is None or self.runtime.now() >= self._token_expires:
-            self._token, lifetime = self._fetch_token()
-            self._token_expires = self.runtime.now() + lifetime - 60
-        return self._token
-
-    def _fetch_token(self) -> tuple[str, float]:
-        """Application-only OAuth: POST grant_type=client_credentials with HTTP Basic client
-        credentials (reddit-archive/reddit wiki OAuth2). A form body, which HttpClient does not
-        send, hence this one direct call with its own small retry."""
-        url = self.config.auth_url.rstrip("/") + "/api/v1/access_token"
-        auth = (self.config.client_id, self.config.client_secret.get_secret_value())
-        for attempt in range(4):
-            self.runtime.count_request()
-            try:
-                response = self._auth_session.post(
-                    url, data={"grant_type": "client_credentials"}, auth=auth,
-                    headers={"User-Agent": self.user_agent}, timeout=(10, 60),
-                )  # fmt: skip
-            except requests.RequestException as exc:
-                if attempt == 3:
-                    raise ApiError(f"reddit: cannot get a token from {self.config.auth_url} ({type(exc).__name__})") from None
-                self.runtime.sleep(2.0**attempt, "retrying the Reddit token request")
-                continue
-            if response.status_code in (401, 403):
-                raise AuthError(f"reddit: the token request was refused (HTTP {response.status_code}) — {self.auth_hint}")
-            if response.status_code in (429, 500, 502, 503, 504) and attempt < 3:
-                self.runtime.sleep(2.0**attempt, "retrying the Reddit token request")
-                continue
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if response.status_code != 200 or not isinstance(data, dict) or not data.get("access_token"):
-                error = data.get("error") if isinstance(data, dict) else f"HTTP {response.status_code}"
-                raise AuthError(f"reddit: no token ({error}) — {self.auth_hint}")
-            return str(data["access_token"]), float(data.get("expires_in") or 3600)
-        raise ApiError("reddit: the token request kept failing")
-
-    def listing(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One Listing page; an expired token (401) is renewed once."""
-        for attempt in range(2):
-            response = self.http.request(
-                "GET", path, params=params, headers={"Authorization": f"bearer {self.token(renew=attempt > 0)}"},
-                tolerate=(401,),
-            )  # fmt: skip
-            if response.status == 401:
-                continue
-            data = response.data
-            if not isinstance(data, dict) or not isinstance((data.get("data") or {}).get("children"), list):
-                raise MalformedPayload(f"malformed response from GET {path}: expected a Listing")
-            return data["data"]
-        raise AuthError(f"reddit: the API refused a fresh token (HTTP 401) — {self.auth_hint}")
+        auth = self.http.session.auth
+        assert isinstance(auth, OAuth2ClientCredentials)
+        return auth.token(renew=renew)
 
     # -- contract ------------------------------------------------------------------------------
     def check(self) -> None:
@@ -161,10 +113,6 @@ class RedditConnector(Connector):
 
     def streams(self) -> list[Stream]:
         return [SearchStream(self), SubredditsStream(self)]
-
-    def close(self) -> None:
-        self.http.close()
-        self._auth_session.close()
 
     def query(self) -> str:
         terms = [*self.config.keywords, *self.config.own_accounts]
@@ -200,14 +148,15 @@ class _Listings(Stream):
             params = {"q": self.rd.query(), "sort": "new", "t": "all", "type": "link", "limit": PAGE, "raw_json": 1, **extra}
             if after:
                 params.update(after=after, count=count)
-            page = self.rd.listing(path, params)
-            posts = [c["data"] for c in page["children"] if c.get("kind") == "t3" and isinstance(c.get("data"), dict)]
+            response = self.rd.http.get(path, params)
+            children = records_at(response.data, "data.children", f"GET {path}")
+            posts = [c["data"] for c in children if c.get("kind") == "t3" and isinstance(c.get("data"), dict)]
             stamps = [float(p.get("created_utc") or 0) for p in posts]
             if head is None and posts:
                 head = max(stamps)
             keep = [p for p, s in zip(posts, stamps) if bound is None or s >= bound]
             count += len(posts)
-            after = page.get("after")
+            after = dig(response.data, "data.after")  # the next page's anchor; kept in the state
             records: list[Record] = [mapping.mention(p, self.rd.brand, fallback=fallback) for p in keep]
             if posts and len(keep) == len(posts) and after:
                 yield records, {"since": since, "head": head, "after": after, "count": count}, []

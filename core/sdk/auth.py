@@ -252,9 +252,12 @@ class TokenLogin(Auth):
         self.runtime = client.runtime
         if self.cache is None:
             self.cache = TokenCache(client.runtime)
+        # Same User-Agent as the API calls: vendors that require a descriptive one (Reddit)
+        # throttle the token endpoint too.
         self.token_http = HttpClient(
-            client.base_url, client.runtime, name=client.name, secrets=self.secrets(), auth_hint=self.hint
-        )
+            client.base_url, client.runtime, name=client.name, secrets=self.secrets(), auth_hint=self.hint,
+            headers={"User-Agent": str(client.session.headers["User-Agent"])},
+        )  # fmt: skip
 
     def login(self, http: HttpClient) -> Token:
         if self._login is None:
@@ -350,7 +353,9 @@ class OAuth2ClientCredentials(TokenLogin):
         )  # fmt: skip
         data = response.data if isinstance(response.data, dict) else {}
         if response.status in (400, 401):
-            error = data.get("error_description") or data.get("error") or f"HTTP {response.status}"
+            # RFC 6749 §5.2: `error` is a string code; some vendors send the status (Reddit: 401).
+            code = data.get("error") if isinstance(data.get("error"), str) else None
+            error = data.get("error_description") or code or f"HTTP {response.status}"
             raise AuthError(http.redact(f"{http.name}: the token request was refused ({error}) — {self.hint}"))
         if not isinstance(data.get("access_token"), str):
             raise MalformedPayload(f"malformed response from POST {self.token_url}: expected 'access_token'")

@@ -156,7 +156,8 @@ class RestConnector(Connector):
             raise ConfigError(f"{self.name}: expected {self.config_model.__name__} settings")
         super().__init__(config, runtime)
         self.base_url = self.api_base_url().rstrip("/")
-        self.http = api_client(self, self.base_url, self.authenticator(), rate_policy=self.rate_policy(), **self.client_options)
+        options = {**self.client_options, "headers": {**self.client_options.get("headers", {}), **self.headers()}}
+        self.http = api_client(self, self.base_url, self.authenticator(), rate_policy=self.rate_policy(), **options)
 
     def api_base_url(self) -> str:
         url = self.config.base_url or self.default_base_url
@@ -169,6 +170,10 @@ class RestConnector(Connector):
 
     def rate_policy(self) -> RatePolicy | None:
         return None
+
+    def headers(self) -> dict[str, str]:
+        """Headers of every request, token requests included (a User-Agent the vendor requires)."""
+        return {}
 
     def check(self) -> None:
         self.http.get(self.check_path)
