@@ -184,7 +184,7 @@ def test_rate_limits_and_server_errors_are_survived_on_a_scaled_clock(store: Sto
         run = sync(make(sim, tmp_path, runtime), store, "bluesky")
         assert run.status == "success", run.error
         assert runtime.waited > 0  # paced by ratelimit-remaining / ratelimit-reset
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # the waits ran on the scaled clock
     assert_rows_match(rows(store, "bluesky"), expected(world().end))
 
 

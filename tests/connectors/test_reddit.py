@@ -152,7 +152,7 @@ def test_rate_limits_and_server_errors_are_survived_on_a_scaled_clock(store: Sto
         run = sync(make(sim, runtime, subreddits=SUBS + ["technology"]), store, "reddit")
         assert run.status == "success", run.error
         assert sim.request_count(status=200) >= 5  # more than one window's worth
-    assert runtime.waited > 0 and time.monotonic() - started < 4  # paced by X-Ratelimit-Reset
+    assert runtime.waited > 0 and time.monotonic() - started < 30  # paced by X-Ratelimit-Reset, on the scaled clock
     assert_rows_match(rows(store, "reddit"), expected(world().end))
 
 

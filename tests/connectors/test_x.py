@@ -173,7 +173,7 @@ def test_rate_limit_resets_without_retry_after_are_waited_out(store: Store) -> N
         started = time.monotonic()
         run = sync(make(sim, runtime), store, "x")
         assert run.status == "success", run.error
-    assert runtime.waited >= 850 and time.monotonic() - started < 4  # ≈ the 900 s to x-rate-limit-reset
+    assert runtime.waited >= 850 and time.monotonic() - started < 30  # ≈ the 900 s to x-rate-limit-reset, scaled
     assert_rows_match(rows(store, "x"), expected(world().end))
 
 

@@ -71,9 +71,8 @@ def test_busy_source_is_skipped_and_a_killed_holder_leaves_no_stale_lock(project
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    started = time.monotonic()
     with SourceLock(db, "zendesk"):  # the kernel dropped the dead holder's flock: no stale lock
-        assert time.monotonic() - started < 0.05
+        pass  # acquire() never waits: it would have raised LockedError
     after = kpisync("sync", "--db", str(db), "--no-check", env=env, cwd=project)
     assert after.returncode == 1  # it got the lock; the source itself is unreachable
     assert "cannot reach http://127.0.0.1:" in after.stderr and "another sync" not in after.stderr
