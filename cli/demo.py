@@ -60,12 +60,29 @@ def demo(
 
         dashboard_command(role=None, since=None, until=None, hours="calendar", compare=True,
                           check_targets=False, db=str(path), config=None, as_json=False)
+    _conversion(Console(), path)
     Console().print(f"\nTeam report (last full month vs the one before and a year ago): [bold]{report}[/]", highlight=False)
     Console().print(
         f"The store is [bold]{path}[/]. Try: kpisync status --db {path} · "
         f"kpisync kpi list · kpisync kpi first_response_time --db {path} --period month --by source",
         highlight=False,
     )
+
+
+def _conversion(console: Console, path: Path) -> None:
+    """Converted tickets of the last 30 days: the help desks joined with the shop's orders."""
+    from kpisync.core import metrics
+
+    result = metrics.kpi(path, "converted_tickets")
+    for row in result.rows:
+        if row.get("value") is None:
+            continue
+        revenue = ", ".join(f"{amount} {currency}" for currency, amount in sorted(row.get("revenue", {}).items()))
+        console.print(
+            f"\nconverted tickets (an order within 5 days, last 30 days): {row['converted']} of {row['count']} "
+            f"customer tickets = {row['value']:.1%}; revenue {revenue or '0'}",
+            highlight=False,
+        )
 
 
 def _replace_demo_store(path: Path) -> None:

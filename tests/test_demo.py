@@ -26,6 +26,7 @@ def test_demo_pulls_every_connector_and_shows_the_dashboard(tmp_path: Path) -> N
     assert "kpisync dashboard" in result.stdout
     assert (tmp_path / "demo-team-report.html").stat().st_size > 10_000
     assert "first_response_time" in result.stdout and "csat" in result.stdout
+    assert "converted tickets (an order within 5 days" in result.stdout
     conn = sqlite3.connect(db)
     runs = dict(conn.execute("SELECT source, status FROM sync_runs").fetchall())
     assert set(runs) == EXPECTED_SOURCES and set(runs.values()) == {"success"}
