@@ -7,21 +7,23 @@ beside this file.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
+from kpisync.core.connector import ConnectorConfig
 from kpisync.core.errors import ConfigError, MalformedPayload
-from kpisync.core.httpclient import HttpClient, Runtime
+from kpisync.core.httpclient import Runtime
 from kpisync.core.models import Order
-from kpisync.core.timeutil import to_utc
+from kpisync.core.sdk import ApiKeyQuery, Auth, BasicAuth, PageNumber, RestConnector, RestStream, UpdatedSince
+from kpisync.core.sdk.incremental import State, Step
 
 ORDERS_PATH = "/wp-json/wc/v3/orders"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+GMT = "%Y-%m-%dT%H:%M:%S"  # WooCommerce's bare GMT form (the *_gmt fields; with dates_are_gmt=true)
 
 
 class WooCommerceConfig(ConnectorConfig):
@@ -44,17 +46,53 @@ class WooCommerceConfig(ConnectorConfig):
         return self
 
 
-class WooCommerceConnector(Connector):
+class ModifiedAfter(UpdatedSince):
+    """`modified_after` is strict and to the second: ask from one second before the newest
+    `date_modified_gmt` read (the boundary second is read again, its seen ids dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__("modified_after", "date_modified_gmt", fmt=GMT, overlap=timedelta(seconds=1), earliest=None)
+
+    def read(self, stream: RestStream, state: State | None) -> Iterator[Step]:
+        if state and "modified" in state:  # the state of the connector before the SDK port
+            state = {"since": state["modified"]}
+        return super().read(stream, state)
+
+
+class OrdersStream(RestStream):
+    """Orders by `date_modified_gmt` ascending, restarting each page at the newest one seen.
+
+    Restarting from the cursor instead of walking `page=1,2,…` means an order modified while we
+    page is not skipped: it moves behind the cursor and is read again later. Only when a whole
+    page shares the cursor's second does the stream step through `page`, up to a short page or
+    X-WP-TotalPages.
+    """
+
+    name = "orders"
+    path = ORDERS_PATH
+    params = {"orderby": "modified", "order": "asc", "dates_are_gmt": "true"}
+    cursor = ModifiedAfter()
+
+    def __init__(self, connector: WooCommerceConnector) -> None:
+        super().__init__(connector)
+        size = connector.config.per_page
+        self.paginator = PageNumber(size_param="per_page", size=size, total_pages_header="X-WP-TotalPages")
+
+    def map(self, item: dict[str, Any]) -> Order:
+        return order(item)
+
+
+class WooCommerceConnector(RestConnector):
     name = "woocommerce"
     title = "WooCommerce"
     kind = "shop"
     config_model = WooCommerceConfig
     description = "Orders (net of refunds, cancelled and failed flagged by status) via the WooCommerce REST API v3."
+    stream_classes = [OrdersStream]
 
     config: WooCommerceConfig
 
     def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
-        super().__init__(config, runtime)
         assert isinstance(config, WooCommerceConfig) and config.base_url
         parts = urlsplit(config.base_url)
         if parts.scheme != "https" and parts.hostname not in LOOPBACK:
@@ -62,68 +100,18 @@ class WooCommerceConnector(Connector):
                 "woocommerce: the store accepts API keys only over HTTPS; set base_url to https://… "
                 "(plain HTTP needs OAuth 1.0a signatures, which kpisync does not implement)"
             )
-        key, secret = config.consumer_key.get_secret_value(), config.consumer_secret.get_secret_value()
-        self.auth_params = {"consumer_key": key, "consumer_secret": secret} if config.auth == "query" else {}
-        self.http = HttpClient(
-            config.base_url,
-            runtime,
-            name="woocommerce",
-            basic_auth=(key, secret) if config.auth == "basic" else None,
-            secrets=config.secret_values(),
-            auth_hint="check consumer_key and consumer_secret (KPISYNC_WOOCOMMERCE_CONSUMER_KEY/_SECRET); the key needs Read access",
-        )
+        super().__init__(config, runtime)
+
+    def authenticator(self) -> Auth:
+        key, secret = self.config.consumer_key, self.config.consumer_secret
+        auth: Auth = BasicAuth(key, secret) if self.config.auth == "basic" else ApiKeyQuery({"consumer_key": key, "consumer_secret": secret})
+        auth.hint = "check consumer_key and consumer_secret (KPISYNC_WOOCOMMERCE_CONSUMER_KEY/_SECRET); the key needs Read access"
+        return auth
 
     def check(self) -> None:
-        data = self.http.get(ORDERS_PATH, {"per_page": 1, **self.auth_params}).data
+        data = self.http.get(ORDERS_PATH, {"per_page": 1}).data
         if not isinstance(data, list):
             raise MalformedPayload(f"woocommerce: {ORDERS_PATH} did not answer with a list — is base_url a WooCommerce store?")
-
-    def streams(self) -> list[Stream]:
-        return [OrdersStream(self)]
-
-    def close(self) -> None:
-        self.http.close()
-
-
-class OrdersStream(Stream):
-    """Orders by `date_modified_gmt` ascending, restarting each page at the newest one seen.
-
-    `modified_after` is strict and to the second, so each request asks for everything after
-    (cursor − 1 s) and the boundary second is read again (the upsert absorbs it). Restarting from
-    the cursor instead of walking `page=1,2,…` means an order modified while we page is not
-    skipped: it moves behind the cursor and is read again later. Only when a whole page shares
-    the cursor's second does the stream step through `page`.
-    """
-
-    name = "orders"
-
-    def __init__(self, connector: WooCommerceConnector) -> None:
-        self.woo = connector
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        config = self.woo.config
-        cursor = to_utc((state or {}).get("modified")) or config.start_date
-        page = 1
-        while True:
-            params: dict[str, Any] = {
-                "per_page": config.per_page, "orderby": "modified", "order": "asc", "dates_are_gmt": "true",
-                "page": page, **self.woo.auth_params,
-            }  # fmt: skip
-            if cursor is not None:
-                params["modified_after"] = _gmt(cursor - timedelta(seconds=1))
-            response = self.woo.http.get(ORDERS_PATH, params)
-            if not isinstance(response.data, list):
-                raise MalformedPayload(f"malformed response from GET {ORDERS_PATH}: expected a list")
-            records = [order(item) for item in response.data]
-            newest = records[-1].updated_at if records else None
-            if newest is not None and (cursor is None or newest > cursor):
-                cursor, page = newest, 1
-            else:
-                page += 1
-            last_page = len(records) < config.per_page or _int(response.headers.get("X-WP-TotalPages")) <= 1
-            yield Batch(records, {"modified": _gmt(cursor)} if cursor else None)
-            if last_page:
-                return
 
 
 def order(item: dict[str, Any]) -> Order:
@@ -164,15 +152,3 @@ def _text(amount: Decimal) -> str:
     if isinstance(exponent, int) and exponent > -2:
         amount = amount.quantize(Decimal("0.01"))
     return format(amount, "f")
-
-
-def _gmt(at: datetime) -> str:
-    """WooCommerce's bare GMT form (the *_gmt fields; with dates_are_gmt=true)."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _int(value: str | None) -> int:
-    try:
-        return int(value) if value is not None else 1
-    except ValueError:
-        return 1

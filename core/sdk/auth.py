@@ -24,7 +24,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,20 +114,25 @@ class ApiKeyHeader(Auth):
 
 
 class ApiKeyQuery(Auth):
-    """An API key in the query string (`?api_key=…`): redacted from every error message."""
+    """An API key in the query string (`?api_key=…`): redacted from every error message.
+    Several parameters as a mapping: `ApiKeyQuery({"consumer_key": k, "consumer_secret": s})`."""
 
-    def __init__(self, param: str, key: str | SecretStr) -> None:
-        self.param, self.key = param, _plain(key)
+    def __init__(self, param: str | Mapping[str, str | SecretStr], key: str | SecretStr | None = None) -> None:
+        pairs = param if isinstance(param, Mapping) else {param: key}
+        self.params = {name: _plain(value) for name, value in pairs.items()}
 
     def secrets(self) -> list[str]:
-        return [self.key]
+        return list(self.params.values())
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.url = _with_query(str(request.url), self.param, self.key)
+        for name, value in self.params.items():
+            request.url = _with_query(str(request.url), name, value)
         return request
 
     def strip(self, url: str) -> str:
-        return _with_query(url, self.param, None)
+        for name in self.params:
+            url = _with_query(url, name, None)
+        return url
 
 
 def _with_query(url: str, name: str, value: str | None) -> str:

@@ -65,6 +65,8 @@ class UpdatedSince(Cursor):
 
     `ordered=False`: the list is read whole from `since - lookback`; the state moves to the
     newest time seen only after its last page (an unordered list has no safe point before).
+
+    `earliest=None`: a first sync without a start date sends no filter at all (WooCommerce).
     """
 
     def __init__(
@@ -77,7 +79,7 @@ class UpdatedSince(Cursor):
         overlap: timedelta = timedelta(0),
         lookback: timedelta = timedelta(0),
         key: str = "id",
-        earliest: datetime = EPOCH,
+        earliest: datetime | None = EPOCH,
     ) -> None:
         self.param, self.field, self.fmt, self.ordered = param, field, fmt, ordered
         self.overlap, self.lookback, self.key, self.earliest = overlap, lookback, key, earliest
@@ -89,33 +91,36 @@ class UpdatedSince(Cursor):
         saved = to_utc((state or {}).get("since"))
         since = saved or stream.start_date() or self.earliest
         if not self.ordered:
-            yield from self._unordered(stream, since - self.lookback if saved else since)
+            yield from self._unordered(stream, saved - self.lookback if saved else since)
             return
         seen = {str(i) for i in (state or {}).get("seen", [])}
         paginator, base = stream.paginator, stream.request_params()
-        request: Request | None = paginator.first(stream.path, {**base, self.param: render(since - self.overlap, self.fmt)})
+        request: Request | None = paginator.first(stream.path, self._filter(base, since, self.overlap))
         while request is not None:
             page = stream.fetch(request)
             items = page.items
             fresh = [i for i in items if not self._already(i, since, seen)]
             newest = max((s for s in map(self.stamp, items) if s is not None), default=since)
             following = paginator.next_request(page.response, items, request) if page.response.status < 400 else None
-            if newest > since:  # move the filter up and start again from its first page
+            if newest is not None and (since is None or newest > since):  # move the filter up, restart
                 since = newest
                 seen = {str(dig(i, self.key)) for i in items if self.stamp(i) == newest}
-                request = paginator.first(stream.path, {**base, self.param: render(since - self.overlap, self.fmt)}) if following else None
+                request = paginator.first(stream.path, self._filter(base, since, self.overlap)) if following else None
             else:  # a whole page at one second: page on within it
                 seen.update(str(dig(i, self.key)) for i in items if self.stamp(i) == since)
                 request = following
-            yield fresh, {"since": iso(since), "seen": sorted(seen)}, page
+            yield fresh, ({"since": iso(since), "seen": sorted(seen)} if since else None), page
 
-    def _already(self, item: dict[str, Any], since: datetime, seen: set[str]) -> bool:
+    def _filter(self, base: dict[str, Any], since: datetime | None, back: timedelta) -> dict[str, Any]:
+        return base if since is None else {**base, self.param: render(since - back, self.fmt)}
+
+    def _already(self, item: dict[str, Any], since: datetime | None, seen: set[str]) -> bool:
         stamp = self.stamp(item)
-        return stamp is not None and (stamp < since or (stamp == since and str(dig(item, self.key)) in seen))
+        return stamp is not None and since is not None and (stamp < since or (stamp == since and str(dig(item, self.key)) in seen))
 
-    def _unordered(self, stream: RestStream, since: datetime) -> Iterator[Step]:
+    def _unordered(self, stream: RestStream, since: datetime | None) -> Iterator[Step]:
         newest: datetime | None = None
-        pages = stream.pages({**stream.request_params(), self.param: render(since, self.fmt)})
+        pages = stream.pages(self._filter(stream.request_params(), since, timedelta(0)))
         for page, last in _with_last(pages):
             for item in page.items:
                 stamp = self.stamp(item)

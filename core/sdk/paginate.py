@@ -148,8 +148,10 @@ class PageCapReached(ApiError):
 
 
 class PageNumber(Paginator):
-    """`page=1, 2, …` until a short or empty page, the announced last page (`total_pages`), or
-    the vendor's cap (`max_pages`: reaching it is a PageCapReached, never a silent stop)."""
+    """`page=1, 2, …` until a short or empty page, the announced last page (`total_pages` in the
+    body, or `total_pages_header` such as WordPress's X-WP-TotalPages; without that header the
+    short page ends the list), or the vendor's cap (`max_pages`: reaching it is a
+    PageCapReached, never a silent stop)."""
 
     def __init__(
         self,
@@ -159,10 +161,11 @@ class PageNumber(Paginator):
         size_param: str | None = None,
         size: int | None = None,
         total_pages: str | None = None,
+        total_pages_header: str | None = None,
         max_pages: int | None = None,
     ) -> None:
         self.param, self.start, self.size_param, self.size = param, start, size_param, size
-        self.total_pages, self.max_pages = total_pages, max_pages
+        self.total_pages, self.total_pages_header, self.max_pages = total_pages, total_pages_header, max_pages
 
     def first(self, path: str, params: Params) -> Request:
         query = {**params, self.param: self.start}
@@ -175,9 +178,13 @@ class PageNumber(Paginator):
         page = int(query.get(self.param, self.start))
         if not items:
             return None
+        header = _int_or_none(response.headers.get(self.total_pages_header)) if self.total_pages_header else None
         if self.total_pages is not None:
             total = dig(response.data, self.total_pages)
             if total is None or page >= int(total):
+                return None
+        elif header is not None:
+            if page >= header:
                 return None
         elif self.size and len(items) < self.size:
             return None
@@ -185,6 +192,13 @@ class PageNumber(Paginator):
             raise PageCapReached(f"{current[0]} lists at most {self.max_pages} pages; narrow the filter", status=400)
         query[self.param] = page + 1
         return current[0], query
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class Offset(Paginator):
