@@ -37,7 +37,7 @@ def demo(
     runs: list[tuple[str, str, RunResult]] = []
     with Store(path) as store:
         store.conn.execute(f"CREATE TABLE IF NOT EXISTS {DEMO_MARKER} (created_at TEXT)")
-        console.print("[bold]kpisync demo[/]: generating 13 months of help-desk life and starting the simulators…")
+        console.print("[bold]kpisync demo[/]: generating 14 months of help-desk life and starting the simulators…")
         with demo_account(seed=seed, session_dir=str(path.parent)) as account:
             for source in account.sources:
                 progress = TerminalProgress(console)
