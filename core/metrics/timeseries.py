@@ -10,7 +10,10 @@ scale so MAD = 0 at small counts does not flag noise, an absolute minimum excess
 tail test.  Everything is deterministic so an oracle can reproduce it.
 
 Forecaster (§B6 default): additive Holt-Winters with damped trend (ETS A,Ad,A), guarded by a
-rolling-origin backtest against seasonal naive; the simpler model wins ties.
+rolling-origin backtest against seasonal naive; the simpler model wins ties.  Every method is a
+linear innovations model, so its h-step error is ``ε_{T+h} + Σ_{j<h} c_j·ε_{T+h-j}``; a forecast
+keeps σ and the ``c_j`` (`ErrorModel`) so that weekly/monthly/quarterly sums of daily forecasts get
+the exact variance of the summed errors instead of summed daily bounds, which grow without limit.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "detect_spikes",
     "poisson_tail",
     "ForecastPoint",
+    "ErrorModel",
     "BacktestResult",
     "Forecast",
     "HoltWintersFit",
@@ -221,19 +225,62 @@ class BacktestResult(TypedDict):
 
 
 @dataclass(frozen=True)
+class ErrorModel:
+    """How a method's forecast errors build up: ``e_{T+h} = ε_{T+h} + Σ_{j=1}^{h-1} c_j·ε_{T+h-j}``.
+
+    ``coef[j]`` is ``c_j`` (``coef[0] = 1``); the one-step errors ε are independent with standard
+    deviation ``sigma`` (Hyndman et al. 2008, ch. 6, "class 1" linear models; fpp2 §7.7).
+    """
+
+    sigma: float
+    coef: tuple[float, ...]
+
+    def sd(self, h: int) -> float:
+        """Standard deviation of the h-step error: ``σ·√(Σ_{j<h} c_j²)``."""
+        return self.sigma * math.sqrt(sum(c * c for c in self.coef[:h]))
+
+    def sum_sd(self, first: int, last: int) -> float:
+        """Standard deviation of the summed errors of steps ``first..last`` (1-based, inclusive).
+
+        ``Σ_{h=a}^{b} e_{T+h} = Σ_{k=1}^{b} ε_{T+k}·w_k`` with ``w_k = Σ_{h=max(a,k)}^{b} c_{h-k}``,
+        so the variance is ``σ²·Σ w_k²``; ``w_k`` comes from cumulative sums of ``c``.
+        """
+        cum = [0.0]
+        for c in self.coef[:last]:
+            cum.append(cum[-1] + c)  # cum[n] = c_0 + ... + c_{n-1}
+        total = 0.0
+        for k in range(1, last + 1):
+            w = cum[last - k + 1] - (cum[first - k] if k < first else 0.0)
+            total += w * w
+        return self.sigma * math.sqrt(total)
+
+
+def _random_walk(sigma: float, horizon: int) -> ErrorModel:
+    """Flat mean forecast, σ_h = σ·√h: every past shock persists (c_j = 1)."""
+    return ErrorModel(sigma, (1.0,) * horizon)
+
+
+def _seasonal_walk(sigma: float, horizon: int, m: int) -> ErrorModel:
+    """Seasonal naive, σ_h = σ·√(⌊(h-1)/m⌋+1): a shock persists in its own season (c_j = [m | j])."""
+    return ErrorModel(sigma, tuple(1.0 if j % m == 0 else 0.0 for j in range(horizon)))
+
+
+@dataclass(frozen=True)
 class Forecast:
     """A published forecast.
 
     ``method`` is ``holt_winters``, ``seasonal_naive`` (daily, period 7), ``seasonal_mean``
     (hourly, mean of the same hour-of-week over 4 weeks) or ``mean`` (short or coarse series).
     ``params`` holds the fitted Holt-Winters parameters whenever a fit was made, even if the
-    guard then published seasonal naive.
+    guard then published seasonal naive.  ``errors`` is the published method's error model
+    (what :func:`aggregate_forecast` needs for the intervals of sums).
     """
 
     method: str
     points: list[ForecastPoint]
     backtest: BacktestResult
     params: dict[str, float] | None = None
+    errors: ErrorModel | None = None
 
 
 _NO_BACKTEST: BacktestResult = {
@@ -267,6 +314,20 @@ class HoltWintersFit:
     m: int
     sse: float
     sigma: float  # RMS of one-step errors after the first season (initialisation warm-up)
+
+    def errors(self, horizon: int) -> ErrorModel:
+        """ETS(A,Ad,A) error coefficients ``c_j = α + αβ(φ + … + φ^j) + γ·[m | j]``.
+
+        Hyndman et al. (2008) Table 6.2 / fpp2 §7.7 with their trend smoothing β* = αβ here
+        (``b_t = φb_{t-1} + αβe_t``).  The h-step variance is ``σ²(1 + Σ_{j<h} c_j²)``.
+        """
+        coef = [1.0]
+        damp, ph = 0.0, 1.0
+        for j in range(1, horizon):
+            ph *= self.phi
+            damp += ph
+            coef.append(self.alpha + self.alpha * self.beta * damp + (self.gamma if j % self.m == 0 else 0.0))
+        return ErrorModel(self.sigma, tuple(coef))
 
     def predict(self, horizon: int) -> list[float]:
         """ŷ_{T+h} = l_T + (φ + … + φ^h)·b_T + s_{T+h-m⌈h/m⌉}, unclipped."""
@@ -328,8 +389,11 @@ def _hw_sse(
     return sse
 
 
-_GRID = tuple(round(0.1 * i, 1) for i in range(1, 10))
-_COARSE = (0.1, 0.3, 0.5, 0.7, 0.9)
+#: Smoothing lattice: §B6's {0.1, …, 0.9} plus 0.01/0.02/0.05.  A stable series is fitted best by
+#: a nearly fixed level and season; with 0.1 as the floor the model had to treat it as a random
+#: walk, and the intervals of monthly sums grew to several times the point value.
+_GRID = (0.01, 0.02, 0.05) + tuple(round(0.1 * i, 1) for i in range(1, 10))
+_COARSE = (0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9)
 
 
 def fit_holt_winters(
@@ -339,11 +403,11 @@ def fit_holt_winters(
     phi: float = 0.98,
     exhaustive: bool = False,
 ) -> HoltWintersFit:
-    """Fit α, β, γ on the {0.1, …, 0.9} lattice minimising one-step SSE, φ fixed.
+    """Fit α, β, γ on the {0.01, 0.02, 0.05, 0.1, …, 0.9} lattice minimising one-step SSE, φ fixed.
 
-    Default search: a 5×5×5 coarse grid, then greedy moves to the best of the 26 lattice
-    neighbours until none improves (~150 SSE evaluations instead of 729; ties keep the earlier
-    candidate so results are deterministic).  ``exhaustive=True`` scans all 729 points.
+    Default search: a 7×7×7 coarse grid, then greedy moves to the best of the 26 lattice
+    neighbours until none improves (~400 SSE evaluations instead of 1728; ties keep the earlier
+    candidate so results are deterministic).  ``exhaustive=True`` scans all 1728 points.
     """
     y = [float(v) for v in values]
     level0, trend0, season0 = _hw_initial(y, m)
@@ -484,11 +548,10 @@ def _next_buckets(last: datetime, horizon: int, granularity: str) -> list[dateti
     return out
 
 
-def _points(
-    starts: Sequence[datetime], preds: Sequence[float], sigmas: Sequence[float]
-) -> list[ForecastPoint]:
+def _points(starts: Sequence[datetime], preds: Sequence[float], errors: ErrorModel) -> list[ForecastPoint]:
     out = []
-    for t, p, sd in zip(starts, preds, sigmas):
+    for h, (t, p) in enumerate(zip(starts, preds), start=1):
+        sd = errors.sd(h)
         out.append(
             ForecastPoint(
                 t,
@@ -506,13 +569,12 @@ def _rms(xs: Sequence[float]) -> float:
     return math.sqrt(sum(x * x for x in xs) / len(xs)) if xs else 0.0
 
 
-def _mean_forecast(values: Sequence[float], horizon: int, window: int) -> tuple[list[float], list[float]]:
+def _mean_forecast(values: Sequence[float], horizon: int, window: int) -> tuple[list[float], ErrorModel]:
     """Flat mean of the last ``window`` values; σ from the same rule's one-step errors, × √h."""
     recent = values[-window:]
     level = sum(recent) / len(recent)
     errs = [values[t] - sum(values[max(0, t - window) : t]) / (t - max(0, t - window)) for t in range(1, len(values))]
-    sigma = _rms(errs)
-    return [level] * horizon, [sigma * math.sqrt(h) for h in range(1, horizon + 1)]
+    return [level] * horizon, _random_walk(_rms(errs), horizon)
 
 
 # ------------------------------------------------------------------------ public forecast
@@ -541,11 +603,10 @@ def forecast(
       daily and calling :func:`aggregate_forecast` (§B6: coarse forecasts are sums of daily ones).
 
     Prediction intervals are normal bounds ``ŷ ± z·σ_h``.  σ is the RMS of the method's in-sample
-    one-step errors.  Holt-Winters and mean use ``σ_h = σ·√h``, a random-walk approximation:
-    the exact ETS(A,Ad,A) variance ``σ²(1 + Σ_{j<h} c_j²)`` grows slower than √h when α is small
-    (these bounds are then conservative) and about as fast when α is near 1.  Seasonal methods
-    use ``σ·√(⌊(h-1)/m⌋ + 1)`` because their in-sample errors are already one-season-ahead
-    errors.  Values and bounds are clipped at 0.
+    one-step errors.  Holt-Winters uses the exact ETS(A,Ad,A) variance ``σ²(1 + Σ_{j<h} c_j²)``
+    (:meth:`HoltWintersFit.errors`); the mean uses ``σ·√h`` (random walk); seasonal methods use
+    ``σ·√(⌊(h-1)/m⌋ + 1)`` because their in-sample errors are already one-season-ahead errors.
+    Values and bounds are clipped at 0.
     """
     _check_granularity(granularity)
     if horizon < 1:
@@ -559,8 +620,8 @@ def forecast(
     if granularity == "hour":
         return _forecast_hourly(pts, starts)
     if granularity != "day":
-        preds, sig = _mean_forecast(values, horizon, _MEAN_WINDOW[granularity])
-        return Forecast("mean", _points(starts, preds, sig), dict(_NO_BACKTEST))
+        preds, err = _mean_forecast(values, horizon, _MEAN_WINDOW[granularity])
+        return Forecast("mean", _points(starts, preds, err), dict(_NO_BACKTEST), errors=err)
 
     for (a, _), (b, _) in zip(pts, pts[1:]):
         if _wall(b).date() - _wall(a).date() != timedelta(days=1):
@@ -569,13 +630,12 @@ def forecast(
     y = values[-max_weeks * m :]
     n = len(y)
     if n < m:
-        preds, sig = _mean_forecast(y, horizon, n)
-        return Forecast("mean", _points(starts, preds, sig), dict(_NO_BACKTEST))
+        preds, err = _mean_forecast(y, horizon, n)
+        return Forecast("mean", _points(starts, preds, err), dict(_NO_BACKTEST), errors=err)
 
     naive_preds = seasonal_naive(y, horizon, m)
-    naive_res = [y[t] - y[t - m] for t in range(m, n)]
-    naive_sig = [_rms(naive_res) * math.sqrt((h - 1) // m + 1) for h in range(1, horizon + 1)]
-    naive = Forecast("seasonal_naive", _points(starts, naive_preds, naive_sig), dict(_NO_BACKTEST))
+    naive_err = _seasonal_walk(_rms([y[t] - y[t - m] for t in range(m, n)]), horizon, m)
+    naive = Forecast("seasonal_naive", _points(starts, naive_preds, naive_err), dict(_NO_BACKTEST), errors=naive_err)
     if n < 4 * m:
         return naive
 
@@ -609,9 +669,9 @@ def forecast(
         and (not require_mase_below_one or mase_model < 1.0)
     )
     if publish_hw:
-        sig = [fit.sigma * math.sqrt(h) for h in range(1, horizon + 1)]
-        return Forecast("holt_winters", _points(starts, fit.predict(horizon), sig), backtest, params)
-    return Forecast("seasonal_naive", naive.points, backtest, params)
+        err = fit.errors(horizon)
+        return Forecast("holt_winters", _points(starts, fit.predict(horizon), err), backtest, params, err)
+    return Forecast("seasonal_naive", naive.points, backtest, params, naive_err)
 
 
 def _forecast_hourly(pts: list[tuple[datetime, float]], starts: list[datetime]) -> Forecast:
@@ -639,15 +699,14 @@ def _forecast_hourly(pts: list[tuple[datetime, float]], starts: list[datetime]) 
             errs.append(v - sum(hist) / len(hist))
         times.append(w)
         vals.append(v)
-    sigma = _rms(errs)
+    err = _seasonal_walk(_rms(errs), len(starts), 168)
 
-    preds, sig = [], []
-    for h, t in enumerate(starts, start=1):
+    preds = []
+    for t in starts:
         w = _wall(t)
         hist = by_key.get((w.weekday(), w.hour))
         preds.append(sum(hist) / len(hist) if hist else fallback)
-        sig.append(sigma * math.sqrt((h - 1) // 168 + 1))
-    return Forecast("seasonal_mean", _points(starts, preds, sig), dict(_NO_BACKTEST))
+    return Forecast("seasonal_mean", _points(starts, preds, err), dict(_NO_BACKTEST), errors=err)
 
 
 def _bucket_of(d: date, granularity: str) -> date:
@@ -674,28 +733,30 @@ def aggregate_forecast(
     *,
     include_partial: bool = False,
 ) -> Forecast:
-    """Sum a daily forecast into ISO weeks (Monday), months or quarters.
+    """Sum a daily forecast into ISO weeks (Monday), months or quarters (§B6).
 
-    Point values add up.  Bounds are summed too, which is exact if the daily errors are
-    perfectly correlated (quantiles of comonotonic variables add) and conservative otherwise;
-    level errors, which dominate multi-day totals, are strongly correlated.  Buckets the daily
-    horizon covers only partly are dropped unless ``include_partial`` (then they hold only the
-    forecast days; add the period's actuals yourself).
+    Point values add up.  The interval of a sum is ``Σŷ ± z·σ_Σ`` with ``σ_Σ`` the standard
+    deviation of the summed errors from the daily method's error model (`ErrorModel.sum_sd`),
+    clipped at 0.  Summing the daily bounds instead (comonotonic errors) gave monthly 95 % bands
+    of several times the point value three months out.  Buckets the daily horizon covers only
+    partly are dropped unless ``include_partial`` (then they hold only the forecast days; add the
+    period's actuals yourself).
     """
-    sums: dict[date, list[float]] = {}
-    counts: dict[date, int] = {}
+    if daily.errors is None:
+        raise ValueError("aggregate_forecast needs the daily forecast's error model")
+    steps: dict[date, list[int]] = {}
+    values: dict[date, float] = {}
     tzinfo = {}
-    for p in daily.points:
+    for h, p in enumerate(daily.points, start=1):
         key = _bucket_of(_wall(p.bucket_start).date(), granularity)
-        acc = sums.setdefault(key, [0.0] * 5)
-        for i, v in enumerate(p[1:]):
-            acc[i] += v
-        counts[key] = counts.get(key, 0) + 1
+        steps.setdefault(key, []).append(h)
+        values[key] = values.get(key, 0.0) + p.value
         tzinfo[key] = p.bucket_start.tzinfo
     points = []
-    for key in sorted(sums):
-        if not include_partial and counts[key] < _bucket_days(key, granularity):
+    for key in sorted(steps):
+        if not include_partial and len(steps[key]) < _bucket_days(key, granularity):
             continue
         start = datetime.combine(key, time(), tzinfo=tzinfo[key])
-        points.append(ForecastPoint(start, *sums[key]))
-    return Forecast(daily.method, points, daily.backtest, daily.params)
+        v, sd = values[key], daily.errors.sum_sd(steps[key][0], steps[key][-1])
+        points.append(ForecastPoint(start, v, max(0.0, v - Z80 * sd), v + Z80 * sd, max(0.0, v - Z95 * sd), v + Z95 * sd))
+    return Forecast(daily.method, points, daily.backtest, daily.params, daily.errors)

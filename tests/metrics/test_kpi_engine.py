@@ -3,6 +3,7 @@ grouping, spikes and forecasts, the top-agents composite and the Python API."""
 
 from __future__ import annotations
 
+import random
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -204,6 +205,48 @@ def test_forecast_of_a_flat_series_with_its_backtest(volume: Store) -> None:
     assert [r["period"] for r in future] == [f"2025-12-{d}" for d in range(30, 32)] + [f"2026-01-0{d}" for d in range(1, 6)]
     assert all(r["value"] == 10.0 and r["lo80"] <= 10.0 <= r["hi80"] for r in future)
     assert any("backtest" in n and "error ratio" in n for n in result.notes)
+
+
+@pytest.fixture(scope="module")
+def year_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """13 months + 1 (2024-12-01 .. 2026-01-31): "Steady" gets exactly 25 tickets each weekday and
+    8 each weekend day; "Noisy" the same rates with seeded Gaussian noise (sd = √rate)."""
+    s = Store(tmp_path_factory.mktemp("year") / "s.db")
+    w = World(s)
+    w.group("g1", "Steady")
+    w.group("g2", "Noisy")
+    rng = random.Random(4)
+    day, n = t("2024-12-01 00:00"), 0
+    while day < t("2026-02-01 00:00"):
+        rate = 25 if day.weekday() < 5 else 8
+        for group, count in (("g1", rate), ("g2", max(0, round(rng.gauss(rate, rate ** 0.5))))):
+            for i in range(count):
+                n += 1
+                w.ticket(str(n), (day + timedelta(hours=8, minutes=10 * i)).strftime("%Y-%m-%d %H:%M"), "open",
+                         group=group)
+        day += timedelta(days=1)
+    w.commit()
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("period", ["month", "quarter"])
+def test_monthly_and_quarterly_forecasts_are_sums_of_the_daily_model(year_store: Store, period: str) -> None:
+    """13 months of history up to 2026-01-01; January 2026 (22 weekdays, 9 weekend days) is known."""
+    result = evaluate(year_store, "ticket_volume", period=period, by="group", forecast=1, since="2025-01-01",
+                      until="2026-01-01", now=epoch("2026-02-01 00:00"))
+    future = {r["group"]: r for r in result.rows if r.get("forecast")}
+    assert {r["period"] for r in future.values()} == {"2026-01-01"}
+    steady = future["Steady"]  # the weekly pattern is exact: the forecast is the true count, no spread
+    january, february, march = 22 * 25 + 9 * 8, 20 * 25 + 8 * 8, 22 * 25 + 9 * 8  # 622, 564, 622
+    truth = january if period == "month" else january + february + march
+    assert steady["value"] == truth and steady["lo95"] == steady["hi95"] == truth
+    noisy = future["Noisy"]
+    actual = len(year_store.query("SELECT 1 FROM tickets WHERE group_id = 'g2' AND created_at >= '2026-01-01'"))
+    if period == "month":
+        assert abs(noisy["value"] - actual) <= 0.10 * actual
+        assert noisy["lo95"] <= actual <= noisy["hi95"]
+    assert noisy["lo95"] >= 0.8 * noisy["value"] and noisy["hi95"] <= 1.2 * noisy["value"]  # no runaway bands
 
 
 # -- top agents --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from kpisync.core.metrics.timeseries import (
     Z80,
     Z95,
+    ErrorModel,
     aggregate_forecast,
     detect_spikes,
     fit_holt_winters,
@@ -325,17 +326,28 @@ class TestForecast:
         assert fc.method == "seasonal_naive" and fc.params is not None
         assert fc.backtest["origins"] == 0
 
-    def test_intervals_widen_with_sqrt_h(self) -> None:
+    def test_holt_winters_intervals_follow_the_ets_variance(self) -> None:
+        # σ_h² = σ²(1 + Σ_{j<h} c_j²), c_j = α + αβ(φ + … + φ^j) + γ·[7 | j] (fpp2 §7.7).
         rng = random.Random(3)
         y = [100 + PATTERN[i % 7] + 0.5 * i + rng.gauss(0, 2) for i in range(140)]
         fc = forecast(daily(y), 16)
-        assert fc.method == "holt_winters"
+        assert fc.method == "holt_winters" and fc.params is not None and fc.errors is not None
+        a, b, g, phi = (fc.params[k] for k in ("alpha", "beta", "gamma", "phi"))
+        c = [a + a * b * sum(phi ** i for i in range(1, j + 1)) + (g if j % 7 == 0 else 0.0) for j in range(1, 16)]
         w = [p.hi80 - p.value for p in fc.points]
-        assert w[3] == pytest.approx(2 * w[0])  # sqrt(4)
-        assert w[15] == pytest.approx(4 * w[0])  # sqrt(16)
+        for h in (1, 4, 8, 16):
+            assert w[h - 1] == pytest.approx(Z80 * fc.errors.sigma * math.sqrt(1 + sum(x * x for x in c[: h - 1])))
         p = fc.points[0]
         assert (p.hi95 - p.value) / (p.hi80 - p.value) == pytest.approx(Z95 / Z80)
         assert p.lo80 == pytest.approx(2 * p.value - p.hi80)
+
+    def test_error_model_sums(self) -> None:
+        walk = ErrorModel(1.0, (1.0, 1.0, 1.0))
+        # e1 = ε1, e2 = ε1+ε2, e3 = ε1+ε2+ε3: sum = 3ε1+2ε2+ε3 (var 14); e2+e3 = 2ε1+2ε2+ε3 (var 9)
+        assert walk.sd(3) == pytest.approx(math.sqrt(3))
+        assert walk.sum_sd(1, 3) == pytest.approx(math.sqrt(14)) and walk.sum_sd(2, 3) == pytest.approx(3.0)
+        seasonal = ErrorModel(2.0, (1.0, 0.0, 1.0, 0.0))  # m = 2: e3 = ε3+ε1, e4 = ε4+ε2
+        assert seasonal.sum_sd(1, 4) == pytest.approx(2.0 * math.sqrt(10))  # 2ε1+2ε2+ε3+ε4
 
     def test_seasonal_naive_interval_steps_per_season(self) -> None:
         rng = random.Random(6)
@@ -426,15 +438,26 @@ class TestOtherGranularities:
         march = aggregate_forecast(fc, "month", include_partial=True).points[0]
         assert march.bucket_start == datetime(2024, 3, 1) and march.value == 210.0
 
-    def test_aggregate_bounds_add_up(self) -> None:
+    def test_aggregate_interval_is_that_of_the_summed_errors(self) -> None:
+        # 3 weeks: seasonal naive (period 7).  Week 1 sums 7 independent one-step errors
+        # (σ√7); in week 2 each day is ε_h + ε_{h-7}, so its sum has variance 14σ².
+        rng = random.Random(3)
+        y = [100 + PATTERN[i % 7] + rng.gauss(0, 4) for i in range(21)]  # ends on a Sunday
+        fc = forecast(daily(y), 14)
+        assert fc.method == "seasonal_naive" and fc.errors is not None
+        sigma = math.sqrt(sum((y[t] - y[t - 7]) ** 2 for t in range(7, 21)) / 14)
+        first, second = aggregate_forecast(fc, "week").points
+        assert first.value == pytest.approx(sum(p.value for p in fc.points[:7]))
+        assert first.hi95 - first.value == pytest.approx(Z95 * sigma * math.sqrt(7))
+        assert second.hi80 - second.value == pytest.approx(Z80 * sigma * math.sqrt(14))
+        assert first.hi95 < sum(p.hi95 for p in fc.points[:7])  # not the sum of the daily bounds
+
+    def test_aggregate_bounds_stay_near_the_point_months_ahead(self) -> None:
         rng = random.Random(3)
         y = [100 + PATTERN[i % 7] + rng.gauss(0, 4) for i in range(77)]  # ends on a Sunday
-        fc = forecast(daily(y), 14)
-        weekly = aggregate_forecast(fc, "week")
-        assert len(weekly.points) == 2
-        first = weekly.points[0]
-        assert first.value == pytest.approx(sum(p.value for p in fc.points[:7]))
-        assert first.hi95 == pytest.approx(sum(p.hi95 for p in fc.points[:7]))
-        assert first.lo80 == pytest.approx(sum(p.lo80 for p in fc.points[:7]))
         quarterly = aggregate_forecast(forecast(daily(y), 200), "quarter")
         assert [p.bucket_start for p in quarterly.points] == [datetime(2024, 4, 1), datetime(2024, 7, 1)]
+        # The process has mean 120 a day: 10,920 in Q2 (91 days), 11,040 in Q3 (92 days).
+        for p, truth in zip(quarterly.points, (120 * 91, 120 * 92)):
+            assert p.lo95 <= truth <= p.hi95
+            assert p.hi95 < 1.25 * p.value and p.lo95 > 0.75 * p.value  # summed daily bounds: ±52 %, ±84 %
