@@ -148,7 +148,9 @@ class HeaderBudget(RatePolicy):
             reset = self.default_reset
         elif self.reset_is_epoch:
             reset = max(0.0, reset - time.time())
-        self._resume_at = runtime.now() + reset
+        # Reset headers are rounded to whole seconds and the two clocks differ a little: resume a
+        # bit (2 %, at least a second) after the announced reset so the next request is not refused.
+        self._resume_at = runtime.now() + reset + max(1.0, 0.02 * reset)
 
 
 class Policies(RatePolicy):
