@@ -1,0 +1,95 @@
+"""Mastodon runs the conformance suite (kpisync.testing) against its simulator.
+
+The social world is fixed once generated; what the simulator serves is what was posted up to its
+clock. The harness therefore keeps the clock frozen (exact ground truth, whatever the test's
+speed) at a moment inside the world, and `change` moves it forward: the posts of the last days
+are the "incremental changes". Retry-After and rate-limit resets still cost only
+1/`time_scale` of a real second, as the client sleeps on the scaled Runtime.
+
+Expected rows follow Mastodon's rules as tests/connectors/test_mastodon.py spells them out:
+boosts are not statuses, direct mentions are private (not kept by default), a status is a reply
+to the brand, else a mention of it, else a post with the first configured hashtag; local
+accounts get the instance's host in their handle; counts are the status's
+reblogs/favourites/replies counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import SecretStr
+
+from kpisync.connectors.mastodon import MastodonConnector
+from kpisync.fixtures.mastodon_sim import INSTANCE, MastodonSimulator, status_id, visibility
+from kpisync.fixtures.simserver import SimClock
+from kpisync.fixtures.social_world import SocialWorld, generate_social_world
+from kpisync.testing import ConformanceSuite, Expected, Harness
+
+TOKEN = "mst-conformance-token-3318"
+TAGS = ["nimbus", "nimbuscloud"]
+START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+@dataclass
+class Scene:
+    """The world and the moment the simulator serves it up to (its frozen clock)."""
+
+    world: SocialWorld
+    until: datetime
+
+
+class MastodonHarness(Harness):
+    source = "mastodon"
+    connector_class = MastodonConnector
+    time_scale = 1000.0
+    # `hashtags` polls each configured tag's timeline once.
+    noop_requests = {"hashtags": len(TAGS)}
+
+    def world(self) -> Scene:
+        world = generate_social_world(seed=31, start=START, end=START + timedelta(days=21), platforms=("mastodon",))
+        return Scene(world, world.end - timedelta(days=3))
+
+    def simulator(self, scene: Scene) -> MastodonSimulator:
+        # Frozen clock (scale 0): posts appear only when `change` moves it; the default limit of
+        # 300 requests per window is never reached by the suite's few syncs of this world.
+        return MastodonSimulator(scene.world, access_token=TOKEN, clock=SimClock(scene.until, scale=0))
+
+    def settings(self, sim: MastodonSimulator) -> dict[str, Any]:
+        return {"instance_url": f"https://{INSTANCE}", "base_url": sim.url, "access_token": SecretStr(TOKEN),
+                "account": f"nimbus@{INSTANCE}", "hashtags": TAGS}  # fmt: skip
+
+    def bad_settings(self, sim: MastodonSimulator) -> dict[str, Any]:
+        return {**self.settings(sim), "access_token": SecretStr("mst-wrong-token-0000")}
+
+    def expected(self, scene: Scene) -> Expected:
+        rows: dict[str, dict[str, Any]] = {}
+        for p in scene.world.posts_on("mastodon", scene.until):
+            if p.kind == "repost" or visibility(p) != "public":
+                continue
+            tag = next((t for t in TAGS if t in p.hashtags), None)
+            if p.kind == "reply" and p.parent is not None and p.parent.is_own:
+                kind, term = "reply", "@nimbus"
+            elif p.mentions_brand:
+                kind, term = "mention", "@nimbus"
+            elif tag:
+                kind, term = "hashtag", "#" + tag
+            else:
+                continue
+            handle = p.author.handle if "@" in p.author.handle else f"{p.author.handle}@{INSTANCE}"
+            rows[status_id(p)] = {
+                "platform": "mastodon", "kind": kind, "matched_term": term, "author_handle": handle,
+                "author_followers": p.author.followers, "is_own_account": int(p.is_own), "text": p.text,
+                "lang": p.lang, "posted_at": p.posted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reposts": p.reposts, "likes": p.likes, "replies": p.replies,
+            }  # fmt: skip
+        return {"social_mentions": rows}
+
+    def change(self, scene: Scene, sim: MastodonSimulator) -> None:
+        scene.until = scene.world.end
+        sim.clock.set(scene.until)
+
+
+class TestMastodonConformance(ConformanceSuite):
+    harness = MastodonHarness()
