@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable, Mapping, Set
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kpisync.core.models import (
     Group,
@@ -28,6 +27,7 @@ from kpisync.core.models import (
     User,
 )
 from kpisync.core.timeutil import iso, to_utc
+from kpisync.core.timezones import iana_zone
 
 # -- codes ---------------------------------------------------------------------------------------
 OPEN, PENDING, RESOLVED, CLOSED = 2, 3, 4, 5
@@ -281,7 +281,7 @@ def agent(data: dict[str, Any]) -> User:
         name=contact.get("name"),
         email=contact.get("email"),
         role="light_agent" if collaborator else "agent",
-        time_zone=rails_zone(contact.get("time_zone")),
+        time_zone=iana_zone(contact.get("time_zone")),
         active=bool(contact.get("active", True)),
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
@@ -297,7 +297,7 @@ def contact(data: dict[str, Any]) -> User:
         role="customer",
         organization_id=_id(data.get("company_id")),
         segment=data.get("custom_fields") or None,
-        time_zone=rails_zone(data.get("time_zone")),
+        time_zone=iana_zone(data.get("time_zone")),
         active=bool(data.get("active", True)),
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
@@ -349,7 +349,7 @@ def schedule(data: dict[str, Any]) -> Schedule:
     return Schedule(
         external_id=data["id"],
         name=data.get("name"),
-        tz=rails_zone(data.get("time_zone")) or "UTC",
+        tz=iana_zone(data.get("time_zone")) or "UTC",
         intervals=intervals,
         is_default=bool(data.get("is_default")),
         raw=data,
@@ -417,54 +417,6 @@ def hhmm_seconds(text: Any) -> int:
     """`time_spent` is "hh:mm" (minutes resolution)."""
     match = re.fullmatch(r"\s*(\d+):(\d{1,2})\s*", str(text or ""))
     return (int(match.group(1)) * 60 + int(match.group(2))) * 60 if match else 0
-
-
-# -- time zones ------------------------------------------------------------------------------------
-# Freshdesk stores Rails (ActiveSupport) zone names. Most are an IANA city ("Berlin" →
-# Europe/Berlin) and are found by `rails_zone`; these are the ones that are not.
-RAILS_ZONES = {
-    "International Date Line West": "Etc/GMT+12", "Midway Island": "Pacific/Midway",
-    "American Samoa": "Pacific/Pago_Pago", "Hawaii": "Pacific/Honolulu", "Alaska": "America/Juneau",
-    "Pacific Time (US & Canada)": "America/Los_Angeles", "Mountain Time (US & Canada)": "America/Denver",
-    "Central Time (US & Canada)": "America/Chicago", "Eastern Time (US & Canada)": "America/New_York",
-    "Atlantic Time (Canada)": "America/Halifax", "Arizona": "America/Phoenix", "Indiana (East)": "America/Indiana/Indianapolis",
-    "Saskatchewan": "America/Regina", "Central America": "America/Guatemala", "Mid-Atlantic": "Atlantic/South_Georgia",
-    "Newfoundland": "America/St_Johns", "Brasilia": "America/Sao_Paulo", "Greenland": "America/Godthab",
-    "Georgetown": "America/Guyana", "Cape Verde Is.": "Atlantic/Cape_Verde", "Edinburgh": "Europe/London",
-    "UTC": "UTC", "West Central Africa": "Africa/Algiers", "Bern": "Europe/Zurich", "Pretoria": "Africa/Johannesburg",
-    "Kyiv": "Europe/Kiev", "Kuwait": "Asia/Kuwait", "Abu Dhabi": "Asia/Muscat", "Baku": "Asia/Baku",
-    "Chennai": "Asia/Kolkata", "Kolkata": "Asia/Kolkata", "Mumbai": "Asia/Kolkata", "New Delhi": "Asia/Kolkata",
-    "Sri Jayawardenepura": "Asia/Colombo", "Astana": "Asia/Almaty", "Hanoi": "Asia/Bangkok",
-    "Beijing": "Asia/Shanghai", "Chongqing": "Asia/Chongqing", "Osaka": "Asia/Tokyo", "Sapporo": "Asia/Tokyo",
-    "Guam": "Pacific/Guam", "Port Moresby": "Pacific/Port_Moresby", "Solomon Is.": "Pacific/Guadalcanal",
-    "New Caledonia": "Pacific/Noumea", "Wellington": "Pacific/Auckland", "Marshall Is.": "Pacific/Majuro",
-    "Fiji": "Pacific/Fiji", "Kamchatka": "Asia/Kamchatka", "Nuku'alofa": "Pacific/Tongatapu", "Samoa": "Pacific/Apia",
-    "Tokelau Is.": "Pacific/Fakaofo", "Chatham Is.": "Pacific/Chatham", "Quito": "America/Lima",
-    "Islamabad": "Asia/Karachi", "Ekaterinburg": "Asia/Yekaterinburg", "Urumqi": "Asia/Urumqi",
-    "Rangoon": "Asia/Rangoon", "Hong Kong": "Asia/Hong_Kong", "Ulaanbaatar": "Asia/Ulaanbaatar",
-    "Seoul": "Asia/Seoul", "Canberra": "Australia/Melbourne", "Buenos Aires": "America/Argentina/Buenos_Aires",
-    "La Paz": "America/La_Paz", "Mexico City": "America/Mexico_City", "Guadalajara": "America/Mexico_City",
-    "Monterrey": "America/Monterrey", "Mazatlan": "America/Mazatlan", "Chihuahua": "America/Chihuahua",
-    "Tijuana": "America/Tijuana", "Santiago": "America/Santiago", "Harare": "Africa/Harare",
-    "Jerusalem": "Asia/Jerusalem", "Kathmandu": "Asia/Kathmandu", "Tehran": "Asia/Tehran", "Kabul": "Asia/Kabul",
-}  # fmt: skip
-_REGIONS = ("Europe", "America", "Asia", "Africa", "Australia", "Pacific", "Atlantic", "Indian")
-
-
-def rails_zone(name: Any) -> str | None:
-    """The IANA zone of a Rails zone name (or of an IANA name); None when unknown."""
-    if not name:
-        return None
-    text = str(name)
-    if text in RAILS_ZONES:
-        return RAILS_ZONES[text]
-    for candidate in (text, *(f"{region}/{text.replace(' ', '_')}" for region in _REGIONS)):
-        try:
-            ZoneInfo(candidate)
-            return candidate
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return None
 
 
 # -- helpers ---------------------------------------------------------------------------------------

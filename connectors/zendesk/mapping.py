@@ -25,7 +25,7 @@ from kpisync.core.models import (
     TicketStatusEvent,
     User,
 )
-from .timezones import to_iana
+from kpisync.core.timezones import iana_zone
 
 STATUS_CATEGORY = {
     "new": "new",
@@ -120,7 +120,7 @@ def user(data: dict[str, Any]) -> User:
         role=role,
         organization_id=data.get("organization_id"),
         segment=data.get("user_fields") or None,
-        time_zone=data.get("iana_time_zone") or to_iana(data.get("time_zone")),
+        time_zone=data.get("iana_time_zone") or iana_zone(data.get("time_zone")),
         active=bool(data.get("active", True)),
         created_at=data.get("created_at"),
         updated_at=data.get("updated_at"),
@@ -165,7 +165,7 @@ def schedule(data: dict[str, Any], holidays: list[dict[str, Any]], is_default: b
     return Schedule(
         external_id=data["id"],
         name=data.get("name"),
-        tz=to_iana(data.get("time_zone")) or "UTC",
+        tz=iana_zone(data.get("time_zone")) or "UTC",
         intervals=sorted(intervals),
         holidays=[(h["start_date"], h["end_date"]) for h in holidays],
         is_default=is_default,

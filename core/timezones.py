@@ -1,10 +1,15 @@
-"""Zendesk reports time zones by their Rails (ActiveSupport) names, e.g. "Pacific Time (US &
-Canada)" or "Berlin"; schedules and users may also carry IANA names. This maps them to IANA
-names, which is what the store keeps (business-hours arithmetic needs zoneinfo keys).
+"""Time-zone names as help desks send them → IANA names, which zoneinfo (and the store) use.
+
+Zendesk and Freshdesk report zones by their Rails (ActiveSupport) names — "Pacific Time (US &
+Canada)", "Berlin" — and sometimes by IANA names. Business-hours arithmetic needs IANA keys, and
+an unknown name must not reach it (it would fail every KPI that uses the schedule).
 Source: ActiveSupport::TimeZone::MAPPING.
 """
 
 from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 RAILS_TO_IANA = {
     "International Date Line West": "Etc/GMT+12", "Midway Island": "Pacific/Midway",
@@ -23,7 +28,7 @@ RAILS_TO_IANA = {
     "Georgetown": "America/Guyana", "Puerto Rico": "America/Puerto_Rico", "Greenland": "America/Godthab",
     "Mid-Atlantic": "Atlantic/South_Georgia", "Azores": "Atlantic/Azores", "Cape Verde Is.": "Atlantic/Cape_Verde",
     "Dublin": "Europe/Dublin", "Edinburgh": "Europe/London", "Lisbon": "Europe/Lisbon", "London": "Europe/London",
-    "Casablanca": "Africa/Casablanca", "Monrovia": "Africa/Monrovia", "UTC": "Etc/UTC",
+    "Casablanca": "Africa/Casablanca", "Monrovia": "Africa/Monrovia", "UTC": "UTC",
     "Belgrade": "Europe/Belgrade", "Bratislava": "Europe/Bratislava", "Budapest": "Europe/Budapest",
     "Ljubljana": "Europe/Ljubljana", "Prague": "Europe/Prague", "Sarajevo": "Europe/Sarajevo",
     "Skopje": "Europe/Skopje", "Warsaw": "Europe/Warsaw", "Zagreb": "Europe/Zagreb",
@@ -42,7 +47,7 @@ RAILS_TO_IANA = {
     "Yerevan": "Asia/Yerevan", "Kabul": "Asia/Kabul", "Ekaterinburg": "Asia/Yekaterinburg",
     "Islamabad": "Asia/Karachi", "Karachi": "Asia/Karachi", "Tashkent": "Asia/Tashkent",
     "Chennai": "Asia/Kolkata", "Kolkata": "Asia/Kolkata", "Mumbai": "Asia/Kolkata", "New Delhi": "Asia/Kolkata",
-    "Kathmandu": "Asia/Kathmandu", "Astana": "Asia/Dhaka", "Dhaka": "Asia/Dhaka",
+    "Kathmandu": "Asia/Kathmandu", "Astana": "Asia/Almaty", "Dhaka": "Asia/Dhaka",
     "Sri Jayawardenepura": "Asia/Colombo", "Almaty": "Asia/Almaty", "Novosibirsk": "Asia/Novosibirsk",
     "Rangoon": "Asia/Rangoon", "Bangkok": "Asia/Bangkok", "Hanoi": "Asia/Bangkok", "Jakarta": "Asia/Jakarta",
     "Krasnoyarsk": "Asia/Krasnoyarsk", "Beijing": "Asia/Shanghai", "Chongqing": "Asia/Chongqing",
@@ -59,10 +64,20 @@ RAILS_TO_IANA = {
     "Wellington": "Pacific/Auckland", "Nuku'alofa": "Pacific/Tongatapu", "Tokelau Is.": "Pacific/Fakaofo",
     "Chatham Is.": "Pacific/Chatham", "Samoa": "Pacific/Apia",
 }  # fmt: skip
+_REGIONS = ("Europe", "America", "Asia", "Africa", "Australia", "Pacific", "Atlantic", "Indian")
 
 
-def to_iana(name: str | None) -> str | None:
-    """An IANA zone for a Rails or IANA name; unknown names pass through unchanged."""
+def iana_zone(name: Any) -> str | None:
+    """The IANA zone of a Rails or IANA zone name; None when it is unknown."""
     if not name:
         return None
-    return RAILS_TO_IANA.get(name, name)
+    text = str(name)
+    if text in RAILS_TO_IANA:
+        return RAILS_TO_IANA[text]
+    for candidate in (text, *(f"{region}/{text.replace(' ', '_')}" for region in _REGIONS)):
+        try:
+            ZoneInfo(candidate)
+            return candidate
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return None
