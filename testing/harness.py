@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from kpisync.core.connector import Connector
+from kpisync.core.models import Record
 
 #: {table: {external_id: {column: value}}} — exactly the rows the store must hold.
 Expected = dict[str, dict[str, dict[str, Any]]]
@@ -29,6 +30,9 @@ class Harness:
     #: How many times the kill test SIGKILLs a `kpisync pull` before the final run.
     kills: ClassVar[int] = 3
     seed: ClassVar[int] = 20240611
+    #: Record types the connector writes beyond the canonical ones (each stored in a table of its
+    #: own migration, e.g. Helprace's Tombstone); they are validated like canonical records.
+    record_types: ClassVar[tuple[type[Record], ...]] = ()
 
     # -- required -------------------------------------------------------------------------------
     def world(self) -> Any:

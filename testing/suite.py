@@ -46,8 +46,11 @@ from .store import mismatches, snapshot
 class _Checked(Stream):
     """A stream whose batches are validated on their way to the engine."""
 
-    def __init__(self, inner: Stream, problems: list[str], secrets: list[str]) -> None:
+    def __init__(
+        self, inner: Stream, problems: list[str], secrets: list[str], extra_types: tuple[type[Record], ...] = ()
+    ) -> None:
         self.inner, self.problems, self.secrets = inner, problems, secrets
+        self.types = (*RECORD_TYPES, *extra_types)
         self.name = inner.name  # type: ignore[misc]
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
@@ -65,8 +68,10 @@ class _Checked(Stream):
             yield batch
 
     def _check(self, record: Record) -> None:
-        if type(record) not in RECORD_TYPES:
-            self.problems.append(f"{self.name}: {type(record).__name__} is not a canonical record type")
+        if type(record) not in self.types:
+            self.problems.append(
+                f"{self.name}: {type(record).__name__} is not a canonical record type (nor in the harness's record_types)"
+            )
             return
         try:
             again = type(record).model_validate(record.model_dump(exclude=set(type(record).model_computed_fields)))
@@ -83,12 +88,14 @@ class _Checked(Stream):
 class _CheckedConnector:
     """The connector as the engine sees it, with every stream wrapped in `_Checked`."""
 
-    def __init__(self, inner: Connector, problems: list[str], secrets: list[str]) -> None:
-        self.inner, self.problems, self.secrets = inner, problems, secrets
+    def __init__(
+        self, inner: Connector, problems: list[str], secrets: list[str], extra_types: tuple[type[Record], ...] = ()
+    ) -> None:
+        self.inner, self.problems, self.secrets, self.extra_types = inner, problems, secrets, extra_types
         self.name, self.runtime = inner.name, inner.runtime
 
     def streams(self) -> list[Stream]:
-        return [_Checked(s, self.problems, self.secrets) for s in self.inner.streams()]
+        return [_Checked(s, self.problems, self.secrets, self.extra_types) for s in self.inner.streams()]
 
     def close(self) -> None:
         self.inner.close()
@@ -118,7 +125,7 @@ class ConformanceSuite:
         config = h.connector_class.config_model(**h.settings(sim))
         connector = h.connector_class(config, Runtime(time_scale=h.time_scale))
         problems: list[str] = []
-        checked = _CheckedConnector(connector, problems, h.secrets(sim))
+        checked = _CheckedConnector(connector, problems, h.secrets(sim), h.record_types)
         with Store(db) as store:
             run = sync_source(store, h.source, checked, full_refresh=full_refresh)  # type: ignore[arg-type]
         return run, problems
