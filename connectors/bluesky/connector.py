@@ -16,7 +16,8 @@ run: see session.py. Requests per sync ≈ ⌈N/100⌉ + ⌈N/25⌉ + ⌈S/100�
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -64,6 +65,24 @@ class BlueskyConfig(ConnectorConfig):
         return [t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#")]
 
 
+#: Short createSession rate limits waited out before giving up.
+LOGIN_ATTEMPTS = 4
+SHORT_LOGIN_WAIT = 60.0
+
+
+def _short_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds until a login rate limit lifts, when that is within a minute; else None."""
+    retry_after = headers.get("Retry-After")
+    if retry_after and retry_after.strip().isdigit():
+        seconds = float(retry_after)
+    else:
+        reset = headers.get("ratelimit-reset")
+        if not (reset and reset.strip().isdigit()):
+            return None
+        seconds = max(0.0, float(reset) - time.time())
+    return seconds if seconds <= SHORT_LOGIN_WAIT else None
+
+
 class BlueskyConnector(Connector):
     name = "bluesky"
     title = "Bluesky"
@@ -104,24 +123,37 @@ class BlueskyConnector(Connector):
         return self._session
 
     def _create_session(self) -> Session:
-        """com.atproto.server.createSession: rate limited (~100/day), so only when nothing is saved."""
-        response = self.auth_http.request(
-            "POST",
-            "/xrpc/com.atproto.server.createSession",
-            json_body={"identifier": self.config.identifier, "password": self.config.app_password.get_secret_value()},
-            tolerate=(400, 401, 429),
-            retry_statuses=(500, 502, 503, 504),
-        )
-        if response.status == 429:
-            reset = response.headers.get("ratelimit-reset")
-            when = f"; it resets at {iso(float(reset))}" if reset and reset.isdigit() else ""
-            raise ApiError(
-                "bluesky: createSession is rate limited (Bluesky allows about 100 logins a day per account)"
-                f"{when}. kpisync reuses its saved session ({self.sessions.where}); it was missing or revoked",
-                status=429,
+        """com.atproto.server.createSession: rate limited (~100/day), so only when nothing is saved.
+
+        A 429 whose limit comes back within a minute (a short burst limit) is waited out; one that
+        resets later (the daily login limit) fails with the time it resets.
+        """
+        for _ in range(LOGIN_ATTEMPTS):
+            response = self.auth_http.request(
+                "POST",
+                "/xrpc/com.atproto.server.createSession",
+                json_body={"identifier": self.config.identifier, "password": self.config.app_password.get_secret_value()},
+                tolerate=(400, 401, 429),
+                retry_statuses=(500, 502, 503, 504),
             )
+            if response.status != 429:
+                break
+            wait = _short_wait(response.headers)
+            if wait is None:
+                reset = response.headers.get("ratelimit-reset")
+                when = f"; it resets at {iso(float(reset))}" if reset and reset.isdigit() else ""
+                raise ApiError(
+                    "bluesky: createSession is rate limited (Bluesky allows about 100 logins a day per account)"
+                    f"{when}. kpisync reuses its saved session ({self.sessions.where}); it was missing or revoked",
+                    status=429,
+                )
+            self.runtime.sleep(wait, "createSession rate limit")
+        else:
+            raise ApiError("bluesky: createSession stayed rate limited after short waits", status=429)
         if response.status in (400, 401):
-            raise AuthError(f"bluesky: login failed ({_xrpc_error(response.data)}) — {self.http.auth_hint}")
+            raise AuthError(
+                f"bluesky: authentication failed: login refused ({_xrpc_error(response.data)}) — {self.http.auth_hint}"
+            )
         return self._keep(response.data, "createSession")
 
     def _refresh_session(self) -> Session:

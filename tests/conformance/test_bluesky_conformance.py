@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import SecretStr
 
 from kpisync.connectors.bluesky import BlueskyConnector
@@ -118,19 +117,6 @@ class BlueskyHarness(Harness):
 
 class TestBlueskyConformance(ConformanceSuite):
     harness = BlueskyHarness()
-
-    @pytest.mark.xfail(strict=True, reason=(
-        "connectors/bluesky words a refused createSession 'bluesky: login failed (AuthenticationRequired: ...) "
-        "— check identifier and app_password': exit 3, one line, fast, no secret, but not the suite's "
-        "'authentication failed' / 'refused' that every other connector prints"))  # fmt: skip
-    def test_bad_credentials_fail_fast_with_one_clear_line(self, tmp_path: Path, sim: Any) -> None:
-        super().test_bad_credentials_fail_fast_with_one_clear_line(tmp_path, sim)
-
-    @pytest.mark.xfail(strict=True, reason=(
-        "connectors/bluesky fails the run on any 429 from createSession (the suite's first faults: two 429s "
-        "with Retry-After: 5) instead of waiting 5 s; see the test below for the same faults after login"))  # fmt: skip
-    def test_429s_5xx_resets_and_truncated_bodies_are_survived(self, tmp_path: Path, world: Any, sim: Any) -> None:
-        super().test_429s_5xx_resets_and_truncated_bodies_are_survived(tmp_path, world, sim)
 
     def test_the_same_faults_are_survived_with_a_saved_session(self, tmp_path: Path, world: Scene, sim: BlueskySimulator) -> None:
         """The steady state: the session saved by an earlier run is reused, so the suite's faults
