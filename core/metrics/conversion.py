@@ -49,6 +49,7 @@ from ..timeutil import iso, to_utc
 __all__ = [
     "FIRST_REPLY_HORIZON_DAYS",
     "GROUPINGS",
+    "MATCHABLE_ORDER",
     "NOT_A_SALE",
     "converted_ticket_details",
     "converted_tickets",
@@ -59,6 +60,11 @@ Match = Literal["email", "email_or_customer_id"]
 
 #: Order statuses that are not a purchase (Shopify financial status, WooCommerce status).
 NOT_A_SALE = ("cancelled", "voided", "failed", "trash", "checkout-draft", "expired", "draft")
+#: Orders that can convert a ticket: a sale (not a test, not cancelled, not a status in
+#: NOT_A_SALE) with something to match a customer on. SQL over the `orders` table, unaliased.
+MATCHABLE_ORDER = f"""COALESCE(is_test, 0) = 0 AND cancelled_at IS NULL
+    AND COALESCE(status, '') NOT IN ({", ".join(f"'{s}'" for s in NOT_A_SALE)})
+    AND (customer_email_norm IS NOT NULL OR customer_id IS NOT NULL)"""
 #: A first agent reply later than this after creation does not anchor the ticket.
 FIRST_REPLY_HORIZON_DAYS = 30
 #: group_by values: ticket dimensions and ticket-creation periods in the reporting time zone.
@@ -203,10 +209,9 @@ class _Period:
         }
 
 
-def _prepare_sql(period: _Period, scan_all: bool) -> list[str]:
+def _prepare_sql(period: _Period) -> list[str]:
     """Statements filling the two temp tables: anchored tickets by email, credited pairs."""
     anchor = "t.created_at" if period.anchor == "created" else _FIRST_REPLY
-    created = "+t.created_at" if scan_all else "t.created_at"  # "+" = sequential scan
     not_sale = ", ".join(f"'{s}'" for s in NOT_A_SALE)
     sale = f"""o.created_at > :since AND o.created_at <= :o_hi AND COALESCE(o.is_test, 0) = 0
         AND o.cancelled_at IS NULL AND COALESCE(o.status, '') NOT IN ({not_sale})"""
@@ -226,12 +231,15 @@ def _prepare_sql(period: _Period, scan_all: bool) -> list[str]:
         f"DROP TABLE IF EXISTS {_CREDITED}",
         # Appended in scan order (a rowid key would make a million random inserts), indexed after.
         f"CREATE TABLE {_TK} (tid INTEGER NOT NULL, email TEXT NOT NULL, anchor TEXT)",
-        # Users first: one index probe per requester instead of one per ticket.
+        # Users first: one index probe per requester instead of one per ticket. The "+" keeps
+        # SQLite on tickets_requester: without statistics it picked tickets_source_created and
+        # range-scanned the period's tickets once per customer (100k customers × 13 weeks of
+        # 20k tickets: 41 s instead of 0.06 s).
         f"""INSERT INTO {_TK} (tid, email, anchor)
     SELECT t.rowid, u.email_norm, {anchor} FROM users u
     CROSS JOIN tickets t ON t.source = u.source AND t.requester_id = u.external_id
     WHERE u.email_norm IS NOT NULL AND u.role = 'customer'
-      AND {created} >= :t_lo AND t.created_at < :t_hi AND {_TICKET_FILTER}""",
+      AND +t.created_at >= :t_lo AND +t.created_at < :t_hi AND {_TICKET_FILTER}""",
         "CREATE INDEX temp.kpisync_conversion_asof ON kpisync_conversion_tickets (email, anchor, tid)",
         "CREATE INDEX temp.kpisync_conversion_tid ON kpisync_conversion_tickets (tid)",
         f"CREATE TABLE {_CREDITED} (oid INTEGER PRIMARY KEY, tid INTEGER NOT NULL)",
@@ -269,7 +277,7 @@ def _prepared(store: Store, period: _Period) -> Iterator[sqlite3.Connection]:
         scan_all = _mostly_all_tickets(conn, period.params)
         created = "+t.created_at" if scan_all else "t.created_at"
         period.tickets_where = _PERIOD_TICKETS.format(created=created, filter=_TICKET_FILTER)
-        for statement in _prepare_sql(period, scan_all):
+        for statement in _prepare_sql(period):
             conn.execute(statement, period.params if ":" in statement else ())
         yield conn
     finally:

@@ -15,6 +15,7 @@ from .query import Query
 from .registry import Cells, Need, kpi
 
 try:
+    from .conversion import MATCHABLE_ORDER
     from .conversion import converted_tickets as _converted
 except ImportError:  # the shop/orders work is not installed: no such KPI
     _converted = None
@@ -69,10 +70,13 @@ if _converted is not None:
         better="higher",
         params=("since", "until", "period", "by"),
         dims=tuple(_DIMS),
-        needs=(Need("orders", "1", "no shop orders synced (add a shop source such as shopify or woocommerce)", scope="any"),),
+        needs=(Need("orders", MATCHABLE_ORDER, "no orders synced that could convert a ticket (a sale with a customer "
+                    "email or id): add a shop source such as shopify or woocommerce", scope="any"),),
     )
     def converted_tickets(q: Query) -> Cells:
         settings, window = q.settings, q.window
+        if not q.ctx.scalar(f"SELECT EXISTS (SELECT 1 FROM orders WHERE {MATCHABLE_ORDER})"):
+            return {}  # nothing to match: skip the ticket scan (the need above says why)
         group, fields = _DIMS[q.by] if q.by else (None, ())
         common = {"window_days": settings.conversion_window_days, "tz": settings.timezone}
         cells: Cells = {}

@@ -54,3 +54,22 @@ def test_a_longer_window_converts_bob(store: Store) -> None:
 
     [row] = evaluate(store, "converted_tickets", settings=MetricsSettings(conversion_window_days=15), **WINDOW).rows
     assert row["converted"] == 2  # Bob's order goes to his latest ticket only
+
+
+def test_no_matchable_orders_is_said_plainly_not_computed(tmp_path: Path) -> None:
+    """Only a test order and a cancelled one: nothing can convert, so the KPI says so and is n/a."""
+    with Store(tmp_path / "s.db") as s:
+        w = World(s)
+        w.customer("c1", email="ann@example.com")
+        w.ticket("1", "2026-01-05 09:00", "open", requester="c1")
+        w.commit()
+        s.write_batch("shop", "orders", [
+            Order(external_id="t1", platform="shopify", customer_email="ann@example.com", created_at="2026-01-06T10:00:00Z",
+                  total="5.00", currency="EUR", is_test=True),
+            Order(external_id="x1", platform="shopify", customer_email="ann@example.com", created_at="2026-01-06T11:00:00Z",
+                  total="5.00", currency="EUR", cancelled_at="2026-01-06T12:00:00Z"),
+        ], None)
+        result = evaluate(s, "converted_tickets", **WINDOW)
+        [row] = result.rows
+        assert (row["value"], row["converted"], row["orders"]) == (None, 0, 0)
+        assert any(n.startswith("no orders synced that could convert a ticket") for n in result.notes)
