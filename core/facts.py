@@ -37,11 +37,11 @@ from .metrics.settings import MetricsSettings
 from .store import Store
 
 FACTS_VERSION = "1"
-CHUNK = 20_000
+CHUNK = 10_000  # tickets per refresh step: bounds the Python memory of a full rebuild
 #: Page cache while refreshing (KiB), restored afterwards. It filled up to its size on any store
 #: larger than it (256 MB made a 100k-ticket sync peak at ~560 MB RSS); the OS file cache serves
 #: the pages anyway: a 60k-ticket rebuild and 1 % refresh took the same time with 16 MB as 256 MB.
-CACHE_KIB = 64 * 1024
+CACHE_KIB = 16 * 1024
 #: A chunk at least this big is split with a forked worker (the refresh has two cores to use).
 PARALLEL_MIN = 2000
 
