@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from .lock import SourceLock
 from .store import Store
 from .timeutil import to_utc, utcnow
 
@@ -38,6 +39,10 @@ def source_status(store: Store, now: datetime | None = None) -> list[dict[str, A
         info = entry(row["source"])
         info["connector"] = row["connector"]
         info["last_run"] = _run(row)
+        if row["status"] == "running" and not SourceLock(store.path, row["source"]).is_held():
+            # Nobody holds the source's lock, so the process that started this run is gone
+            # (kill -9, power loss): its committed batches stay, the next run continues from them.
+            info["last_run"]["status"] = "killed"
         for stream in json.loads(row["streams"] or "[]"):
             slot = info["streams"].setdefault(stream["name"], {"state": None, "state_updated_at": None})
             slot.update(

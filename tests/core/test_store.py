@@ -78,3 +78,14 @@ def test_every_model_field_has_a_column(tmp_path: Path) -> None:
             columns = {c.name for c in store.db[record_type.__table__].columns}
             expected = {"source", "synced_at", *record_type.model_fields, *record_type.model_computed_fields}
             assert columns == expected, record_type.__table__
+
+
+def test_a_run_whose_process_died_shows_as_killed(tmp_path: Path) -> None:
+    from kpisync.core.lock import SourceLock
+    from kpisync.core.status import source_status
+
+    with Store(tmp_path / "s.db") as store:
+        store.start_run("zd", "zendesk", full_refresh=False)
+        with SourceLock(store.path, "zd"):  # a live sync holds the lock: still running
+            assert source_status(store)[0]["last_run"]["status"] == "running"
+        assert source_status(store)[0]["last_run"]["status"] == "killed"  # lock free: process gone
