@@ -19,6 +19,7 @@ the cache or has just expired, fetch a fresh one and send the request once more.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import tempfile
@@ -335,8 +336,12 @@ class OAuth2ClientCredentials(TokenLogin):
         cache: TokenCache | None = None,
         hint: str = "check client_id and client_secret",
     ) -> None:
-        super().__init__(cache_key=f"{token_url}|{client_id}", cache=cache)
-        self.token_url, self.client_id, self.client_secret = token_url, client_id, _plain(client_secret)
+        secret = _plain(client_secret)
+        # The key names the secret too (by a short hash, never the secret itself): a changed
+        # secret must log in again rather than reuse a token obtained with the old one.
+        fingerprint = hashlib.sha256(secret.encode()).hexdigest()[:16]
+        super().__init__(cache_key=f"{token_url}|{client_id}|{fingerprint}", cache=cache)
+        self.token_url, self.client_id, self.client_secret = token_url, client_id, secret
         self.scope, self.body, self.basic, self.hint = scope, body, basic, hint
 
     def secrets(self) -> list[str]:

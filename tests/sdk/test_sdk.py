@@ -249,3 +249,12 @@ def test_since_id_polls_resume_mid_poll_and_the_query_key_is_redacted() -> None:
         Feed.got = []
         assert read_all(c, {"since_id": 10}) == {"since_id": 12} and Feed.got == [12, 11]
         assert c.http.redact(f"GET {sim.url}/feed?key=q-secret-key") == f"GET {sim.url}/feed?key=***"
+
+
+def test_a_changed_client_secret_logs_in_again_instead_of_reusing_the_cached_token() -> None:
+    with hs_sim() as hs:
+        connector(hs).check()
+        wrong = connector(hs, secret="not-the-secret")  # no cache clearing: the key names the secret
+        with pytest.raises(AuthError):
+            wrong.check()
+        assert hs.request_count("/oauth2/token") == 2
