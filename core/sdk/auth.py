@@ -55,6 +55,9 @@ class Auth(AuthBase):
         """Plain values this helper sends, for redaction."""
         return []
 
+    def close(self) -> None:
+        """Release what the authenticator opened itself (a token endpoint's session)."""
+
     def bind(self, client: HttpClient) -> None:
         """Called once by ApiClient; token helpers remember the client to redact new tokens."""
 
@@ -252,6 +255,10 @@ class TokenLogin(Auth):
         self._client: HttpClient | None = None
         self._token: Token | None = None
         self._from_cache = False
+
+    def close(self) -> None:
+        if self.token_http is not None:
+            self.token_http.close()
 
     def bind(self, client: HttpClient) -> None:
         self._client = client

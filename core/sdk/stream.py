@@ -157,7 +157,8 @@ class RestConnector(Connector):
         super().__init__(config, runtime)
         self.base_url = self.api_base_url().rstrip("/")
         options = {**self.client_options, "headers": {**self.client_options.get("headers", {}), **self.headers()}}
-        self.http = api_client(self, self.base_url, self.authenticator(), rate_policy=self.rate_policy(), **options)
+        self.auth = self.authenticator()
+        self.http = api_client(self, self.base_url, self.auth, rate_policy=self.rate_policy(), **options)
 
     def api_base_url(self) -> str:
         url = self.config.base_url or self.default_base_url
@@ -183,3 +184,4 @@ class RestConnector(Connector):
 
     def close(self) -> None:
         self.http.close()
+        self.auth.close()
