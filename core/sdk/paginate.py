@@ -149,8 +149,8 @@ class PageCapReached(ApiError):
 
 class PageNumber(Paginator):
     """`page=1, 2, …` until a short or empty page, the announced last page (`total_pages` in the
-    body, or `total_pages_header` such as WordPress's X-WP-TotalPages; without that header the
-    short page ends the list), or the vendor's cap (`max_pages`: reaching it is a
+    body, or `total_pages_header` such as WordPress's X-WP-TotalPages; when the announcement is
+    missing the short page ends the list), or the vendor's cap (`max_pages`: reaching it is a
     PageCapReached, never a silent stop)."""
 
     def __init__(
@@ -178,13 +178,15 @@ class PageNumber(Paginator):
         page = int(query.get(self.param, self.start))
         if not items:
             return None
-        header = _int_or_none(response.headers.get(self.total_pages_header)) if self.total_pages_header else None
+        # The announced last page (body field or header) decides; when the API leaves it out,
+        # a short page ends the list — never stop silently after page one.
+        total: int | None = None
         if self.total_pages is not None:
-            total = dig(response.data, self.total_pages)
-            if total is None or page >= int(total):
-                return None
-        elif header is not None:
-            if page >= header:
+            total = _int_or_none(dig(response.data, self.total_pages))
+        elif self.total_pages_header:
+            total = _int_or_none(response.headers.get(self.total_pages_header))
+        if total is not None:
+            if page >= total:
                 return None
         elif self.size and len(items) < self.size:
             return None
@@ -194,10 +196,10 @@ class PageNumber(Paginator):
         return current[0], query
 
 
-def _int_or_none(value: str | None) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 

@@ -258,3 +258,19 @@ def test_a_changed_client_secret_logs_in_again_instead_of_reusing_the_cached_tok
         with pytest.raises(AuthError):
             wrong.check()
         assert hs.request_count("/oauth2/token") == 2
+
+
+def test_page_number_without_the_announced_total_falls_back_to_the_short_page_rule() -> None:
+    from kpisync.core.httpclient import HttpResponse
+
+    paginator = PageNumber(size=2, total_pages="meta.pages")
+    full, short = [{"id": 1}, {"id": 2}], [{"id": 3}]
+    request = ("/items", {"page": 1, "per_page": 2})
+
+    def answer(data: dict[str, Any]) -> HttpResponse:
+        return HttpResponse(status=200, headers={}, data=data, url="http://x/items")
+
+    assert paginator.next_request(answer({"meta": {"pages": 1}}), full, request) is None  # announced: last page
+    assert paginator.next_request(answer({"meta": {"pages": 3}}), full, request) == ("/items", {"page": 2, "per_page": 2})
+    assert paginator.next_request(answer({}), full, request) == ("/items", {"page": 2, "per_page": 2})  # not announced
+    assert paginator.next_request(answer({}), short, request) is None
