@@ -151,6 +151,9 @@ class _ZendeskStream(Stream):
         self.zd = connector
         self.http = connector.http
 
+    def prepare(self) -> None:
+        """Lookups the mapping needs, done before pages are fetched in the background."""
+
 
 class _CursorExport(_ZendeskStream):
     """A cursor-based incremental export (tickets, users): state is the export's after_cursor."""
@@ -161,9 +164,6 @@ class _CursorExport(_ZendeskStream):
 
     def map_page(self, data: dict[str, Any], items: list[dict[str, Any]]) -> list[Record]:
         raise NotImplementedError
-
-    def prepare(self) -> None:
-        """Lookups the mapping needs, done before pages are fetched in the background."""
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
         self.prepare()
@@ -229,9 +229,6 @@ class _TimeExport(_ZendeskStream):
 
     def map_items(self, items: list[dict[str, Any]]) -> list[Record]:
         raise NotImplementedError
-
-    def prepare(self) -> None:
-        """Lookups the mapping needs, done before pages are fetched in the background."""
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
         self.prepare()
