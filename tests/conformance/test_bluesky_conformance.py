@@ -10,9 +10,9 @@ The login session (access and refresh JWTs) is persisted by design so that creat
 test's folder; the suite then checks that neither the app password nor any JWT the simulator
 issued reaches the store, the logs or the output.
 
-Expected rows follow Bluesky's rules as tests/connectors/test_bluesky.py spells them out:
-reposts are not posts; kind by precedence reply > quote (to the brand) > mention > hashtag >
-keyword.
+Expected rows are the ones tests/connectors/test_bluesky.py checks, from
+kpisync.fixtures.social_testing.bluesky_expected: reposts are not posts; kind by precedence
+reply > quote (to the brand) > mention > hashtag > keyword.
 """
 
 from __future__ import annotations
@@ -28,15 +28,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from kpisync.connectors.bluesky import BlueskyConnector
-from kpisync.fixtures.bluesky_sim import BlueskySimulator, post_uri
+from kpisync.fixtures.bluesky_sim import BlueskySimulator
 from kpisync.fixtures.simserver import SimClock
-from kpisync.fixtures.social_world import SocialWorld, contains_term, generate_social_world
+from kpisync.fixtures.social_testing import KEYWORDS, TAGS, bluesky_expected, store_rows
+from kpisync.fixtures.social_world import SocialWorld, generate_social_world
 from kpisync.testing import ConformanceSuite, Expected, Harness
 
 PASSWORD = "cnf7-bsky-q4w8-2mzd"
-KEYWORDS = ["nimbus", "nimbus cloud"]
-TAGS = ["nimbus", "nimbuscloud"]
-OWN = "@nimbus.bsky.social"
 START = datetime(2026, 7, 6, tzinfo=UTC)
 SESSIONS = Path(tempfile.mkdtemp(prefix="kpisync-bluesky-conformance-"))
 atexit.register(shutil.rmtree, SESSIONS, ignore_errors=True)
@@ -84,31 +82,7 @@ class BlueskyHarness(Harness):
         return [*super().secrets(sim), *sim.access, *sim.refresh]
 
     def expected(self, scene: Scene) -> Expected:
-        rows: dict[str, dict[str, Any]] = {}
-        for p in scene.world.posts_on("bluesky", scene.until):
-            if p.kind == "repost":
-                continue
-            to_brand = p.parent is not None and p.parent.is_own
-            tag = next((t for t in TAGS if t in p.hashtags), None)
-            keyword = next((k for k in KEYWORDS if contains_term(p.text, k)), None)
-            if p.kind == "reply" and to_brand:
-                kind, term = "reply", OWN
-            elif p.kind == "quote" and to_brand:
-                kind, term = "quote", OWN
-            elif p.mentions_brand:
-                kind, term = "mention", OWN
-            elif tag:
-                kind, term = "hashtag", "#" + tag
-            elif keyword:
-                kind, term = "keyword", keyword
-            else:
-                continue
-            rows[post_uri(p)] = {
-                "platform": "bluesky", "kind": kind, "matched_term": term, "author_handle": p.author.handle,
-                "author_followers": p.author.followers, "is_own_account": int(p.is_own), "text": p.text,
-                "lang": p.lang, "posted_at": p.posted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }  # fmt: skip
-        return {"social_mentions": rows}
+        return store_rows("bluesky", bluesky_expected(scene.until, source=scene.world))
 
     def change(self, scene: Scene, sim: BlueskySimulator) -> None:
         scene.until = scene.world.end

@@ -6,8 +6,8 @@ speed) at a moment inside the world, and `change` moves it forward: the posts of
 are the "incremental changes". Retry-After and rate-limit resets still cost only
 1/`time_scale` of a real second, as the client sleeps on the scaled Runtime.
 
-Expected rows follow Mastodon's rules as tests/connectors/test_mastodon.py spells them out:
-boosts are not statuses, direct mentions are private (not kept by default), a status is a reply
+Expected rows are the ones tests/connectors/test_mastodon.py checks, from
+kpisync.fixtures.social_testing.mastodon_expected: boosts are not statuses, direct mentions are private (not kept by default), a status is a reply
 to the brand, else a mention of it, else a post with the first configured hashtag; local
 accounts get the instance's host in their handle; counts are the status's
 reblogs/favourites/replies counts.
@@ -22,13 +22,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from kpisync.connectors.mastodon import MastodonConnector
-from kpisync.fixtures.mastodon_sim import INSTANCE, MastodonSimulator, status_id, visibility
+from kpisync.fixtures.mastodon_sim import INSTANCE, MastodonSimulator
 from kpisync.fixtures.simserver import SimClock
+from kpisync.fixtures.social_testing import TAGS, mastodon_expected, store_rows
 from kpisync.fixtures.social_world import SocialWorld, generate_social_world
 from kpisync.testing import ConformanceSuite, Expected, Harness
 
 TOKEN = "mst-conformance-token-3318"
-TAGS = ["nimbus", "nimbuscloud"]
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
@@ -64,27 +64,7 @@ class MastodonHarness(Harness):
         return {**self.settings(sim), "access_token": SecretStr("mst-wrong-token-0000")}
 
     def expected(self, scene: Scene) -> Expected:
-        rows: dict[str, dict[str, Any]] = {}
-        for p in scene.world.posts_on("mastodon", scene.until):
-            if p.kind == "repost" or visibility(p) != "public":
-                continue
-            tag = next((t for t in TAGS if t in p.hashtags), None)
-            if p.kind == "reply" and p.parent is not None and p.parent.is_own:
-                kind, term = "reply", "@nimbus"
-            elif p.mentions_brand:
-                kind, term = "mention", "@nimbus"
-            elif tag:
-                kind, term = "hashtag", "#" + tag
-            else:
-                continue
-            handle = p.author.handle if "@" in p.author.handle else f"{p.author.handle}@{INSTANCE}"
-            rows[status_id(p)] = {
-                "platform": "mastodon", "kind": kind, "matched_term": term, "author_handle": handle,
-                "author_followers": p.author.followers, "is_own_account": int(p.is_own), "text": p.text,
-                "lang": p.lang, "posted_at": p.posted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "reposts": p.reposts, "likes": p.likes, "replies": p.replies,
-            }  # fmt: skip
-        return {"social_mentions": rows}
+        return store_rows("mastodon", mastodon_expected(scene.until, source=scene.world), counts=True)
 
     def change(self, scene: Scene, sim: MastodonSimulator) -> None:
         scene.until = scene.world.end

@@ -5,7 +5,8 @@ The harness keeps that clock frozen (exact ground truth) and `change` moves it t
 end: the posts of the last days are the incremental changes. Rate-limit and Retry-After waits
 still cost 1/`time_scale` of a real second, as the client sleeps on the scaled Runtime.
 
-Expected rows follow Reddit's rules as tests/connectors/test_reddit.py spells them out: a
+Expected rows are the ones tests/connectors/test_reddit.py checks, from
+kpisync.fixtures.social_testing.reddit_expected: a
 submission whose title or text names u/NimbusHQ is a mention, else one naming a keyword is a
 keyword post; the text is the title, plus the self text when there is one; Reddit gives no
 language and no follower counts.
@@ -20,13 +21,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from kpisync.connectors.reddit import RedditConnector
-from kpisync.fixtures.reddit_sim import RedditSimulator, post_fullname
+from kpisync.fixtures.reddit_sim import RedditSimulator
 from kpisync.fixtures.simserver import SimClock
-from kpisync.fixtures.social_world import SocialWorld, contains_term, generate_social_world
+from kpisync.fixtures.social_testing import KEYWORDS, reddit_expected, store_rows
+from kpisync.fixtures.social_world import SocialWorld, generate_social_world
 from kpisync.testing import ConformanceSuite, Expected, Harness
 
 CLIENT_ID, SECRET = "reddit-conformance-app", "r3dd1t-conformance-s3cr3t-4471"
-KEYWORDS = ["nimbus", "nimbus cloud"]
 SUBS = ["nimbus", "selfhosted"]
 START = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -68,21 +69,7 @@ class RedditHarness(Harness):
         return [*super().secrets(sim), *sim.tokens]
 
     def expected(self, scene: Scene) -> Expected:
-        rows: dict[str, dict[str, Any]] = {}
-        for p in scene.world.posts_on("reddit", scene.until):
-            text = p.title if p.title == p.text else f"{p.title}\n\n{p.text}"
-            if contains_term(text, "u/NimbusHQ"):
-                kind, term = "mention", "u/NimbusHQ"
-            elif keyword := next((k for k in KEYWORDS if contains_term(text or "", k)), None):
-                kind, term = "keyword", keyword
-            else:
-                continue
-            rows[post_fullname(p)] = {
-                "platform": "reddit", "kind": kind, "matched_term": term, "author_handle": p.author.handle,
-                "author_followers": None, "is_own_account": int(p.is_own), "text": text, "lang": None,
-                "posted_at": p.posted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }  # fmt: skip
-        return {"social_mentions": rows}
+        return store_rows("reddit", reddit_expected(scene.until, source=scene.world))
 
     def change(self, scene: Scene, sim: RedditSimulator) -> None:
         scene.until = scene.world.end

@@ -5,7 +5,8 @@ The harness keeps that clock frozen (exact ground truth) and `change` moves it t
 the posts of those days are the incremental changes. Rate-limit and Retry-After waits still
 cost 1/`time_scale` of a real second, as the client sleeps on the scaled Runtime.
 
-Expected rows follow X's rules as tests/connectors/test_x.py spells them out: retweets are not
+Expected rows are the ones tests/connectors/test_x.py checks, from
+kpisync.fixtures.social_testing.x_expected: retweets are not
 mentions; the mentions timeline reaches every mention of @NimbusHQ (fewer than its 800 here),
 recent search only the 7 days before each sync; a post is a reply to the brand, else a mention,
 else its first configured hashtag, else its first keyword. Besides the suite, an app without
@@ -23,15 +24,13 @@ from pydantic import SecretStr
 
 from kpisync.connectors.x import XConnector
 from kpisync.fixtures.simserver import SimClock
-from kpisync.fixtures.social_world import Post, SocialWorld, contains_term, generate_social_world
-from kpisync.fixtures.x_sim import XSimulator, tweet_id
+from kpisync.fixtures.social_testing import KEYWORDS, TAGS, store_rows, x_expected
+from kpisync.fixtures.social_world import SocialWorld, generate_social_world
+from kpisync.fixtures.x_sim import XSimulator
 from kpisync.testing import ConformanceSuite, Expected, Harness, cli_env, kpisync
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAConformanceX%2B7Qe41"
 UNPAID = "AAAAAAAAAAAAAAAAAAAAANoPlanX%2B0000"
-KEYWORDS = ["nimbus", "nimbus cloud"]
-TAGS = ["nimbus", "nimbuscloud"]
-OWN = "@NimbusHQ"
 START = datetime(2026, 5, 4, tzinfo=UTC)
 
 
@@ -43,20 +42,6 @@ class Scene:
     world: SocialWorld
     until: datetime
     earlier: tuple[datetime, ...] = field(default=())
-
-
-def _classify(p: Post) -> tuple[str, str] | None:
-    tag = next((t for t in TAGS if t in p.hashtags), None)
-    keyword = next((k for k in KEYWORDS if contains_term(p.text, k)), None)
-    if p.kind == "reply" and p.parent is not None and p.parent.is_own:
-        return "reply", OWN
-    if contains_term(p.text, OWN):
-        return "mention", OWN
-    if tag:
-        return "hashtag", "#" + tag
-    if keyword:
-        return "keyword", keyword
-    return None
 
 
 class XHarness(Harness):
@@ -84,21 +69,7 @@ class XHarness(Harness):
         return {**self.settings(sim), "bearer_token": SecretStr("AAAAAAAAAAAAAAAAAAAAAWrongX0000")}
 
     def expected(self, scene: Scene) -> Expected:
-        rows: dict[str, dict[str, Any]] = {}
-        for p in scene.world.posts_on("x", scene.until):
-            if p.kind == "repost" or (kind_term := _classify(p)) is None:
-                continue
-            mentioned = contains_term(p.text, OWN) and not p.is_own
-            searched = any(end - timedelta(days=7) <= p.posted_at <= end for end in (scene.until, *scene.earlier))
-            if not (mentioned or searched):
-                continue
-            kind, term = kind_term
-            rows[tweet_id(p)] = {
-                "platform": "x", "kind": kind, "matched_term": term, "author_handle": p.author.handle,
-                "author_followers": p.author.followers, "is_own_account": int(p.is_own), "text": p.text,
-                "lang": p.lang, "posted_at": p.posted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }  # fmt: skip
-        return {"social_mentions": rows}
+        return store_rows("x", x_expected(scene.until, windows=scene.earlier, source=scene.world))
 
     def change(self, scene: Scene, sim: XSimulator) -> None:
         scene.earlier = (*scene.earlier, scene.until)

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,10 @@ from kpisync.core.store import Store
 from kpisync.fixtures.bluesky_sim import BlueskySimulator, post_uri
 from kpisync.fixtures.simserver import SimClock
 from kpisync.fixtures.social_testing import (
-    Expected,
+    KEYWORDS,
+    TAGS,
     StopAfter,
     assert_rows_match,
-    first_term,
-    iso,
     midpoint,
     rows,
     scan_for_secrets,
@@ -33,37 +32,9 @@ from kpisync.fixtures.social_testing import (
     sync,
     world,
 )
+from kpisync.fixtures.social_testing import bluesky_expected as expected
 
 PASSWORD = "k3yq-p9w2-zz8r-4mna"
-KEYWORDS = ["nimbus", "nimbus cloud"]
-TAGS = ["nimbus", "nimbuscloud"]
-OWN = "@nimbus.bsky.social"
-
-
-def expected(until: datetime, start: datetime | None = None) -> dict[str, Expected]:
-    """Posts that reply to / quote / @mention the brand (notifications) or match a keyword or a
-    hashtag (search). Kind by precedence: reply > quote > mention > hashtag > keyword."""
-    out: dict[str, Expected] = {}
-    for p in world().posts_on("bluesky", until):
-        if p.kind == "repost" or (start and p.posted_at < start):
-            continue
-        to_brand = p.parent is not None and p.parent.is_own
-        tag = next((t for t in TAGS if t in p.hashtags), None)
-        keyword = first_term(p.text, KEYWORDS)
-        if p.kind == "reply" and to_brand:
-            kind, term = "reply", OWN
-        elif p.kind == "quote" and to_brand:
-            kind, term = "quote", OWN
-        elif p.mentions_brand:
-            kind, term = "mention", OWN
-        elif tag:
-            kind, term = "hashtag", "#" + tag
-        elif keyword:
-            kind, term = "keyword", keyword
-        else:
-            continue
-        out[post_uri(p)] = Expected(kind, term, p.author.handle, p.author.followers, p.is_own, p.text, p.lang, iso(p))
-    return out
 
 
 def make(sim: BlueskySimulator, tmp_path: Path, runtime: Runtime | None = None, **overrides: object) -> BlueskyConnector:

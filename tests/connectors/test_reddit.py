@@ -15,11 +15,9 @@ from kpisync.core.store import Store
 from kpisync.fixtures.reddit_sim import RedditSimulator, post_fullname
 from kpisync.fixtures.simserver import SimClock
 from kpisync.fixtures.social_testing import (
-    Expected,
+    KEYWORDS,
     StopAfter,
     assert_rows_match,
-    first_term,
-    iso,
     midpoint,
     rows,
     scan_for_secrets,
@@ -27,27 +25,11 @@ from kpisync.fixtures.social_testing import (
     sync,
     world,
 )
-from kpisync.fixtures.social_world import SocialWorld, contains_term, generate_social_world
+from kpisync.fixtures.social_testing import reddit_expected as expected
+from kpisync.fixtures.social_world import SocialWorld, generate_social_world
 
 SECRET = "r3dd1t-s3cr3t-9Fq2"
-KEYWORDS = ["nimbus", "nimbus cloud"]
 SUBS = ["nimbus", "selfhosted"]
-
-
-def expected(until: datetime, source: SocialWorld | None = None) -> dict[str, Expected]:
-    """Submissions whose title or text contains a keyword or the brand's username; a
-    "u/NimbusHQ" in the text is a mention. Reddit gives no language and no follower counts."""
-    out: dict[str, Expected] = {}
-    for p in (source or world()).posts_on("reddit", until):
-        text = p.title if p.title == p.text else f"{p.title}\n\n{p.text}"
-        if contains_term(text, "u/NimbusHQ"):
-            kind, term = "mention", "u/NimbusHQ"
-        elif keyword := first_term(text, KEYWORDS):
-            kind, term = "keyword", keyword
-        else:
-            continue
-        out[post_fullname(p)] = Expected(kind, term, p.author.handle, None, p.is_own, text, None, iso(p))
-    return out
 
 
 def make(sim: RedditSimulator, runtime: Runtime | None = None, **overrides: object) -> RedditConnector:
@@ -170,4 +152,4 @@ def test_a_run_stopped_mid_listing_resumes_to_the_same_store(store: Store) -> No
         connector = make(sim)
         assert sync(connector, store, "reddit", observer=StopAfter(connector, 2)).status == "interrupted"
         assert sync(make(sim), store, "reddit").status == "success"
-    assert_rows_match(rows(store, "reddit"), expected(busy.end, busy))
+    assert_rows_match(rows(store, "reddit"), expected(busy.end, source=busy))
