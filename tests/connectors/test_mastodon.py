@@ -15,10 +15,9 @@ from kpisync.core.store import Store
 from kpisync.fixtures.mastodon_sim import MastodonSimulator, status_id, visibility
 from kpisync.fixtures.simserver import SimClock
 from kpisync.fixtures.social_testing import (
-    Expected,
+    TAGS,
     StopAfter,
     assert_rows_match,
-    iso,
     midpoint,
     rows,
     scan_for_secrets,
@@ -26,30 +25,9 @@ from kpisync.fixtures.social_testing import (
     sync,
     world,
 )
+from kpisync.fixtures.social_testing import mastodon_expected as expected
 
 TOKEN = "mst-7f3a9c1e5b2d8f40"
-TAGS = ["nimbus", "nimbuscloud"]
-
-
-def expected(until: datetime, start: datetime | None = None) -> dict[str, Expected]:
-    """Public statuses up to `until` that mention the brand account or carry a brand hashtag.
-    Kind: a reply to the brand, else a mention, else the first configured hashtag."""
-    out: dict[str, Expected] = {}
-    for p in world().posts_on("mastodon", until):
-        if p.kind == "repost" or visibility(p) != "public" or (start and p.posted_at < start):
-            continue
-        tag = next((t for t in TAGS if t in p.hashtags), None)
-        if p.kind == "reply" and p.parent is not None and p.parent.is_own:
-            kind, term = "reply", "@nimbus"
-        elif p.mentions_brand:
-            kind, term = "mention", "@nimbus"
-        elif tag:
-            kind, term = "hashtag", "#" + tag
-        else:
-            continue
-        handle = p.author.handle if "@" in p.author.handle else f"{p.author.handle}@social.example"
-        out[status_id(p)] = Expected(kind, term, handle, p.author.followers, p.is_own, p.text, p.lang, iso(p))
-    return out
 
 
 def make(sim: MastodonSimulator, runtime: Runtime | None = None, **overrides: object) -> MastodonConnector:
