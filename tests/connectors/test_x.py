@@ -16,11 +16,10 @@ from kpisync.core.httpclient import Runtime
 from kpisync.core.store import Store
 from kpisync.fixtures.simserver import SimClock
 from kpisync.fixtures.social_testing import (
-    Expected,
+    KEYWORDS,
+    TAGS,
     StopAfter,
     assert_rows_match,
-    first_term,
-    iso,
     midpoint,
     rows,
     scan_for_secrets,
@@ -28,42 +27,12 @@ from kpisync.fixtures.social_testing import (
     sync,
     world,
 )
-from kpisync.fixtures.social_world import Post, contains_term, generate_social_world
+from kpisync.fixtures.social_testing import X_OWN as OWN
+from kpisync.fixtures.social_testing import x_expected as expected
+from kpisync.fixtures.social_world import contains_term, generate_social_world
 from kpisync.fixtures.x_sim import XSimulator, tweet_id
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid"
-KEYWORDS = ["nimbus", "nimbus cloud"]
-TAGS = ["nimbus", "nimbuscloud"]
-OWN = "@NimbusHQ"
-
-
-def classify(p: Post) -> tuple[str, str] | None:
-    tag = next((t for t in TAGS if t in p.hashtags), None)
-    keyword = first_term(p.text, KEYWORDS)
-    if p.kind == "reply" and p.parent is not None and p.parent.is_own:
-        return "reply", OWN
-    if contains_term(p.text, OWN):
-        return "mention", OWN
-    if tag:
-        return "hashtag", "#" + tag
-    if keyword:
-        return "keyword", keyword
-    return None
-
-
-def expected(now: datetime, *, windows: tuple[datetime, ...] = ()) -> dict[str, Expected]:
-    """Every mention of @NimbusHQ up to `now` (the timeline reaches all of them here), plus the
-    keyword/hashtag posts of each 7-day search window ending at `now` and at `windows`."""
-    out: dict[str, Expected] = {}
-    for p in world().posts_on("x", now):
-        if p.kind == "repost" or (kind_term := classify(p)) is None:
-            continue
-        mentioned = contains_term(p.text, OWN) and not p.is_own
-        searched = any(end - timedelta(days=7) <= p.posted_at <= end for end in (now, *windows))
-        if mentioned or searched:
-            kind, term = kind_term
-            out[tweet_id(p)] = Expected(kind, term, p.author.handle, p.author.followers, p.is_own, p.text, p.lang, iso(p))
-    return out
 
 
 def make(sim: XSimulator, runtime: Runtime | None = None, **overrides: object) -> XConnector:
