@@ -182,6 +182,7 @@ def _evaluate(store: Store, kpi_id: str, *, settings: MetricsSettings | None, pe
         return Result(kpi.id, kpi.unit, kpi.definition, {**params, "tickets": True}, rows, notes)
 
     rows = _rows(kpi, ctx, window, availability)
+    notes += _future_note(kpi, ctx, window)
     if compare:
         _compare(rows, _rows(kpi, ctx, shifted(window, compare, ctx.zone), availability), kpi)
         params["compare_since"] = iso(shifted(window, compare, ctx.zone).since, ctx.zone)
@@ -284,10 +285,13 @@ def _rows(kpi: Kpi, ctx: Context, window: Window, availability: Availability) ->
     names = labels(ctx, ctx.by, keys)
     rows = []
     for idx, bucket in enumerate(window.buckets):
+        future = kpi.snapshot and bucket.lo > ctx.now
         bucket_rows = []
         for key in keys:
             cell = cells.get((idx, key))
-            if cell is None:
+            if future:  # unknown, not today's value again: every figure of the row is null
+                cell = {name: None for name in kpi.empty()}
+            elif cell is None:
                 if not kpi.fill:
                     continue
                 cell = kpi.empty()
@@ -302,6 +306,16 @@ def _rows(kpi: Kpi, ctx: Context, window: Window, availability: Availability) ->
             bucket_rows.sort(key=lambda r: r.get("rank") or 0)
         rows += bucket_rows
     return rows
+
+
+def _future_note(kpi: Kpi, ctx: Context, window: Window) -> list[str]:
+    """Why a point-in-time KPI has no value in buckets that start after now."""
+    ahead = sum(1 for bucket in window.buckets if bucket.lo > ctx.now)
+    if not kpi.snapshot or not ahead:
+        return []
+    when = iso(ctx.now, ctx.zone)
+    what = f"{ahead} period{'s' if ahead > 1 else ''} after now ({when}) ha{'ve' if ahead > 1 else 's'}"
+    return [f"{what} no {kpi.id}: it is counted at a moment in time, and the future is not known yet"]
 
 
 def _compare(rows: list[dict[str, Any]], previous: list[dict[str, Any]], kpi: Kpi) -> None:

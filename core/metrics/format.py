@@ -21,9 +21,13 @@ def duration(seconds: float) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
+#: A figure without a value (no data, or a snapshot of a period that has not begun): `null` in JSON.
+NO_VALUE = "—"
+
+
 def human(value: Any, unit: str) -> str:
     if value is None:
-        return "n/a"
+        return NO_VALUE
     if unit == "seconds":
         return duration(value)
     if unit == "fraction":
@@ -40,7 +44,7 @@ def human(value: Any, unit: str) -> str:
 def change(previous: Any, current: Any, unit: str) -> str:
     """"+12.5% (from 2h 3m)" style comparison text."""
     if previous is None or current is None:
-        return "n/a"
+        return NO_VALUE
     delta = current - previous
     if unit == "fraction":
         text = f"{delta * 100:+.1f} pts"

@@ -117,8 +117,41 @@ def _open_at(q: Query, base: Base, start: str, end: str) -> Cells:
     return cells
 
 
+def _open_created(q: Query, base: Base, start: str, end: str) -> Cells:
+    """`--cohort created`: of the tickets created in each bucket, those open at its snapshot.
+
+    "Open" is `start <= T < end` for the bucket's own snapshot T (its last second, or now for
+    the bucket containing now), so a ticket resolved before T — even if reopened later — is not
+    counted, and one reopened before T is. Deleted, spam and merged-away tickets never count.
+    """
+    at = q.snapshot_sql()
+    where = f"f.excluded = 0 AND b.lo <= {int(q.ctx.now)} AND {start} <= {at} AND ({end} IS NULL OR {end} > {at})"
+    return {(idx, k): {"value": n} for idx, k, n in q.select(base, "count(*)", where, group=True) if n}
+
+
+def _cohort_drill(q: Query, base: Base, start: str, end: str, value: str, limit: int) -> list[dict[str, Any]]:
+    """Drill-down of `--cohort created`: the tickets counted in any bucket, worst `value` first."""
+    from .query import labels
+
+    at = q.snapshot_sql()
+    key, _, joins = q.group_key(base)
+    rows = q.conn.execute(
+        f"SELECT f.source, f.ticket_id, f.url, {value.format(at=at)} AS v, {start}, {key} "
+        f"FROM {q.from_clause(base, True)} {joins} WHERE f.excluded = 0 AND b.lo <= {int(q.ctx.now)} "
+        f"AND {start} <= {at} AND ({end} IS NULL OR {end} > {at}) ORDER BY v DESC, f.source, f.ticket_id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    names = labels(q.ctx, q.by, {r[5] for r in rows})
+    return [{"source": r[0], "ticket_id": r[1], "url": r[2], "value": r[3], "at": r[4], "group": names[r[5]]} for r in rows]
+
+
 def _backlog_drill(q: Query, limit: int) -> list[dict[str, Any]]:
-    at = q.snapshots()[-1]
+    if q.ctx.cohort == "created":
+        return _cohort_drill(q, SPANS, "s.start_at", "s.end_at", "{at} - f.created", limit)
+    snaps = q.snapshots()
+    if not snaps:
+        return []
+    at = snaps[-1]
     base = Base("status_spans s", "s", "s.start_at", "s.assignee_id", "s.group_id",
                 f"s.start_at <= {at} AND (s.end_at IS NULL OR s.end_at > {at})")
     return _drill_at(q, base, f"{at} - f.created", limit)
@@ -146,16 +179,21 @@ def _drill_at(q: Query, base: Base, value: str, limit: int) -> list[dict[str, An
 @kpi(
     "backlog",
     unit="tickets",
-    definition="Unresolved tickets at the end of each period (23:59:59 local for days), rebuilt from status history.",
+    definition="Unresolved tickets at the end of each period (23:59:59 local for days; now for the current one), "
+    "rebuilt from status history; --cohort created: of the tickets created in the period, those still unresolved "
+    "at its end.",
     data="tickets, status history (else current status and last update)",
     empty=empty_count,
     better="lower",
-    params=("since", "until", "period", "by", "compare"),
+    params=COUNT_PARAMS,
     needs=(Need("ticket_status_events", "1",
                 "no status history synced for source {source}: its backlog uses current status and last update time"),),
     drill=_backlog_drill,
+    snapshot=True,
 )
 def backlog(q: Query) -> Cells:
+    if q.ctx.cohort == "created":
+        return _open_created(q, SPANS, "s.start_at", "s.end_at")
     return _open_at(q, SPANS, "s.start_at", "s.end_at")
 
 
@@ -164,7 +202,12 @@ def _empty_overdue() -> dict[str, Any]:
 
 
 def _overdue_drill(q: Query, limit: int) -> list[dict[str, Any]]:
-    at = q.snapshots()[-1]
+    if q.ctx.cohort == "created":
+        return _cohort_drill(q, SPANS, "s.od_start", "s.end_at", "{at} - f.res_due", limit)
+    snaps = q.snapshots()
+    if not snaps:
+        return []
+    at = snaps[-1]
     base = Base("status_spans s", "s", "s.od_start", "s.assignee_id", "s.group_id",
                 f"s.od_start <= {at} AND (s.end_at IS NULL OR s.end_at > {at})")
     return _drill_at(q, base, f"{at} - f.res_due", limit)
@@ -174,19 +217,21 @@ def _overdue_drill(q: Query, limit: int) -> list[dict[str, Any]]:
     "overdue",
     unit="tickets",
     definition="Backlog tickets past their resolution due date at the end of each period; first_reply_overdue counts "
-    "unanswered tickets past their first-reply due date.",
+    "unanswered tickets past their first-reply due date; --cohort created: of the tickets created in the period.",
     data="tickets with SLA due dates (or [metrics] overdue_after), status history",
     empty=_empty_overdue,
     better="lower",
-    params=("since", "until", "period", "by", "compare"),
+    params=COUNT_PARAMS,
     needs=(Need("ticket_facts", "res_due IS NOT NULL OR frt_due IS NOT NULL",
                 "no SLA due dates for source {source} (sync SLA data or set [metrics] overdue_after)"),),
     drill=_overdue_drill,
+    snapshot=True,
 )
 def overdue(q: Query) -> Cells:
-    cells = _open_at(q, SPANS, "s.od_start", "s.end_at")
+    open_at = _open_created if q.ctx.cohort == "created" else _open_at
+    cells = open_at(q, SPANS, "s.od_start", "s.end_at")
     first = ticket_base("f.fr_od_start", "f.assignee_id", "f.group_id", "f.excluded = 0")
-    for key, cell in _open_at(q, first, "f.fr_od_start", "f.fr_od_end").items():
+    for key, cell in open_at(q, first, "f.fr_od_start", "f.fr_od_end").items():
         cells.setdefault(key, _empty_overdue())["first_reply_overdue"] = cell["value"]
     for cell in cells.values():
         cell.setdefault("first_reply_overdue", 0)

@@ -209,8 +209,15 @@ class Query:
         return self.conn.execute(f"SELECT idx, g, count(DISTINCT tid) FROM ({union}) GROUP BY 1, 2").fetchall()
 
     def snapshots(self) -> list[int]:
-        """The instant each bucket is measured at for point-in-time KPIs: its last second, or now."""
-        return [min(b.hi, self.ctx.now + 1) - 1 for b in self.window.buckets]
+        """The instant each bucket is measured at for point-in-time KPIs: its last second, or now
+        for the bucket containing now. Buckets that start after now have none (a snapshot of the
+        future is unknown): the list stops at the last bucket that has begun."""
+        now = self.ctx.now
+        return [min(b.hi, now + 1) - 1 for b in self.window.buckets if b.lo <= now]
+
+    def snapshot_sql(self) -> str:
+        """`snapshots()` as SQL over the bucket table `b` (for joins that carry the bucket)."""
+        return f"(min(b.hi, {int(self.ctx.now)} + 1) - 1)"
 
     def value(self, calendar: str, business: str) -> str:
         """The duration column for the --hours mode."""

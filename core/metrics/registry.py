@@ -47,6 +47,7 @@ class Kpi:
     default_by: str | None = None
     fill: bool = True  # emit every (bucket, group) combination, empty ones as `empty()`
     order: str = "label"  # row order within a bucket: "label" or "rank" (the cell's rank field)
+    snapshot: bool = False  # a point-in-time count: buckets that start after now have no value
 
     def describe(self) -> dict[str, Any]:
         return {
