@@ -1,11 +1,11 @@
 """kpisync connector SDK: the building blocks a connector is declared from.
 
 Everything a typical REST help-desk connector needs, drawn from the Zendesk and Freshdesk
-connectors: paginators (`paginate`), incremental cursors (`incremental`), authentication
-(`auth`), rate-limit policies (`rate`), mapping helpers (`mapping`) and `RestStream` /
-`RestConnector` (`stream`) that compose them. docs/writing-a-connector.md walks through a
-connector from `kpisync new-connector` to a working pull; `kpisync.testing` is the conformance
-suite every connector runs.
+connectors: paginators (`paginate`), incremental cursors (`incremental`), bulk export cursors
+(`exports`), authentication (`auth`), rate-limit policies (`rate`), mapping helpers (`mapping`)
+and `RestStream` / `RestConnector` (`stream`) that compose them. docs/writing-a-connector.md
+walks through a connector from `kpisync new-connector` to a working pull; `kpisync.testing` is
+the conformance suite every connector runs.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .auth import (
     TokenCache,
     TokenLogin,
 )
+from .exports import CursorExport, TimeExport
 from .incremental import Cursor, SinceId, StartTime, UpdatedSince, render
 from .mapping import EnumMap, full_name, ident, utc, without
 from .paginate import (
@@ -42,13 +43,16 @@ from .paginate import (
     records_at,
 )
 from .rate import CreditBudget, HeaderBudget, MinInterval, Policies, RatePolicy, RetryAfterPause
+from .snapshot import Change, Gone, Snapshot, SnapshotStream, fingerprint
 from .stream import RestConnector, RestStream, api_client
 
 __all__ = [
-    "ApiKeyHeader", "ApiKeyQuery", "Auth", "BasicAuth", "BearerToken", "CreditBudget", "Cursor", "CursorParam",
-    "Dedupe", "EnumMap", "FileTokenCache", "HeaderBudget", "LinkHeader", "MinInterval", "NextUrl", "NoAuth",
-    "OAuth2ClientCredentials", "Offset", "Page", "PageCapReached", "PageNumber", "Paginator", "Policies",
+    "ApiKeyHeader", "ApiKeyQuery", "Auth", "BasicAuth", "BearerToken", "CreditBudget", "Cursor", "CursorExport",
+    "CursorParam", "Dedupe", "EnumMap", "FileTokenCache", "HeaderBudget", "LinkHeader", "MinInterval", "NextUrl",
+    "NoAuth", "OAuth2ClientCredentials", "Offset", "Page", "PageCapReached", "PageNumber", "Paginator", "Policies",
     "RatePolicy", "RestConnector", "RestStream", "RetryAfterPause", "SinceId", "SinglePage", "StartTime",
-    "TimeWindows", "Token", "TokenCache", "TokenLogin", "UpdatedSince", "api_client", "dig", "full_name",
-    "ident", "link_url", "records_at", "render", "utc", "without",
+    "TimeExport", "TimeWindows", "Token", "TokenCache", "TokenLogin", "UpdatedSince", "api_client", "dig",
+    "full_name", "ident", "link_url", "records_at", "render", "utc", "without",
+    # full-scan snapshots for APIs without a change filter (snapshot.py)
+    "Change", "Gone", "Snapshot", "SnapshotStream", "fingerprint",
 ]  # fmt: skip

@@ -23,7 +23,8 @@
 The stream pages through `path` with its paginator, lets its cursor pick the slice and the
 state, maps each item to canonical records and yields one Batch per page: the engine commits a
 page's records with the state after them. A plan-gated endpoint (`optional = True`) that
-answers 403/404 becomes a notice instead of a failure.
+answers 403/404 becomes a notice instead of a failure. `read_ahead = True` fetches the next page
+in a background thread while this one is mapped and written (core/prefetch.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..connector import Batch, Connector, ConnectorConfig, Stream
 from ..errors import ConfigError
 from ..httpclient import HttpClient, RatePolicy, Runtime
 from ..models import Record
+from ..prefetch import prefetch
 from ..timeutil import utcnow
 from .auth import Auth, NoAuth
 from .incremental import Cursor
@@ -72,6 +74,10 @@ class RestStream(Stream):
     cursor: Cursor = Cursor()
     #: Plan- or permission-gated: 403/404 is a notice, not a failure.
     optional: ClassVar[bool] = False
+    #: Fetch the next page while the current one is mapped and written. Only for streams whose
+    #: `map` makes no HTTP call (lookups go in `prepare`): the session stays on one thread.
+    #: States still travel with their own page, so exactness is unchanged.
+    read_ahead: ClassVar[bool] = False
 
     def __init__(self, connector: RestConnector) -> None:
         self.connector = connector
@@ -103,6 +109,13 @@ class RestStream(Stream):
         """Things to tell the user once the stream is done (unknown enum values, say)."""
         return []
 
+    def prepare(self) -> None:
+        """Lookups `map` needs (an agents list), done before any page is read (ahead)."""
+
+    def unavailable(self, status: int) -> str:
+        """The notice of an optional stream the API refuses (403/404)."""
+        return f"{self.name}: not available to these credentials or on this plan (HTTP {status})"
+
     # -- helpers cursors use ------------------------------------------------------------------
     def start_date(self) -> datetime | None:
         return self.connector.config.start_date
@@ -130,9 +143,11 @@ class RestStream(Stream):
 
     # -- the contract ---------------------------------------------------------------------------
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        for items, new_state, page in self.cursor.read(self, state):
+        self.prepare()
+        steps = self.cursor.read(self, state)
+        for items, new_state, page in prefetch(steps) if self.read_ahead else steps:
             if page.response.status in (403, 404) and self.optional:
-                yield Batch([], notices=[f"{self.name}: not available to these credentials or on this plan (HTTP {page.response.status})"])
+                yield Batch([], notices=[self.unavailable(page.response.status)])
                 return
             yield Batch(self.map_page(items, page), new_state)
         notices = self.notices()
