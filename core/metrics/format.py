@@ -41,6 +41,25 @@ def human(value: Any, unit: str) -> str:
     return str(value)
 
 
+def number(value: float, signed: bool = False) -> str:
+    """3.0 → "3", -2.5 → "−2.5" (a real minus sign, U+2212); `signed` adds "+" to positives."""
+    text = f"{abs(value):g}"
+    if value < 0:
+        return "\u2212" + text
+    return ("+" + text) if signed and value > 0 else text
+
+
+def scale_label(low: float | None, high: float | None) -> str | None:
+    """A rating scale as people write it: "1 to 5", "0 to 10", "−3 to +3" (never "-3-3").
+
+    A scale that reaches below zero shows the sign of both ends, so the positive end reads as such.
+    """
+    if low is None or high is None:
+        return None
+    signed = low < 0
+    return f"{number(low, signed)} to {number(high, signed)}"
+
+
 def change(previous: Any, current: Any, unit: str) -> str:
     """"+12.5% (from 2h 3m)" style comparison text."""
     if previous is None or current is None:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from .cells import drill, rates, ratio, summary_cell, value_lists
+from .format import scale_label
 from .periods import iso_utc
 from .query import Base, Context, Query, ticket_base
 from .registry import Cells, Need, empty_duration, empty_rate, kpi
@@ -140,7 +141,7 @@ def csat(q: Query) -> Cells:
         if numeric and len(scales) == 1:
             low, high = scales.pop()
             cell["mean_score"] = round(sum(numeric) / len(numeric), 3)
-            cell["scale"] = f"{low:g}-{high:g}"
+            cell["scale"] = scale_label(low, high)
         comments.sort(key=lambda c: (c["sentiment"] if c["sentiment"] is not None else 0, -c["at"]))
         for comment in comments[:MAX_COMMENTS]:
             comment["at"] = iso_utc(comment["at"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..metrics.format import duration, human
+from ..metrics.format import duration, human, number
 
 MINUS = "−"  # U+2212: a real minus sign lines up with "+" in tables
 
@@ -99,7 +99,8 @@ def detail(kpi: str, row: dict[str, Any]) -> str:
     if kpi == "csat":
         text = f"{row.get('satisfied', 0):,} satisfied · {row.get('neutral', 0):,} neutral · {row.get('unsatisfied', 0):,} unsatisfied"
         if row.get("mean_score") is not None:
-            text += f" · mean {row['mean_score']:g} on {row.get('scale')}"
+            text += f" · mean {number(row['mean_score'])}"
+            text += f" on {row['scale']}" if row.get("scale") else ""
         return text
     if kpi == "sla_compliance":
         text = f"{row.get('numerator', 0):,} of {count or 0:,} resolutions in time"
