@@ -92,7 +92,7 @@ def test_csat_latest_answer_scales_and_response_rate(store: Store) -> None:
     row = one(store, "csat")
     # received on 01-05: T2 4/5 (satisfied), T6 2/5 (unsatisfied); offered: T2, T3, T6 (T2/T6 at their solve)
     assert (row["value"], row["satisfied"], row["unsatisfied"], row["count"]) == (0.5, 1, 1, 2)
-    assert (row["mean_score"], row["scale"]) == (3.0, "1-5")
+    assert (row["mean_score"], row["scale"]) == (3.0, "1 to 5")
     assert (row["offered"], row["response_rate"]) == (3, round(2 / 3, 6))
     assert [c["comment"] for c in row["comments"]] == ["slow", "ok"]
 
