@@ -39,9 +39,9 @@ class FreshdeskConfig(ConnectorConfig):
     domain: str | None = None
     #: Profile settings → Your API key. Sent as Basic auth `key:X`.
     api_key: SecretStr
-    #: Ticket `source` codes that count as social support: 5 Twitter, 6 Facebook, 17/18
-    #: Instagram message/comment, 19/20 Facebook message/comment (13 is WhatsApp).
-    social_sources: list[int] = [5, 6, 17, 18, 19, 20]
+    #: Ticket `source` codes that count as social support: 5 Twitter, 6 Facebook, 13 WhatsApp,
+    #: 17/18 Instagram message/comment, 19/20 Facebook message/comment (mapping.SOCIAL_SOURCES).
+    social_sources: list[int] = list(mapping.SOCIAL_SOURCES)
     #: Store message bodies and ticket descriptions (costs `include=description`, 2 credits).
     store_bodies: bool = False
     #: Public notes are not replies by default (kpi-definitions); Freshdesk's reports count them.

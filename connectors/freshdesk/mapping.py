@@ -68,6 +68,10 @@ SOURCES: dict[int, tuple[str, str]] = {
     21: ("mobile_chat_sdk", "chat"),
     22: ("sms", "sms"),
 }
+# The default `social_sources`. Rule (docs/kpis.md, social_tickets): social networks AND messaging
+# apps are social, as in Zendesk's mapping (via twitter/facebook/instagram_dm/whatsapp/line/...),
+# so 13 WhatsApp counts like Messenger (19) and Instagram DM (17); SMS (22) and chat do not.
+SOCIAL_SOURCES = (5, 6, 13, 17, 18, 19, 20)
 # Conversation `source`: a different enum from the ticket's (List All Conversations).
 CONVERSATION_SOURCES = {
     0: "reply",

@@ -38,7 +38,9 @@ STATUS_CATEGORY = {
 }
 
 # via.channel → normalised channel (Via types reference). Social channels keep their name in
-# raw_channel and are flagged is_social.
+# raw_channel and are flagged is_social. Rule (docs/kpis.md, social_tickets): social networks and
+# messaging apps (WhatsApp, Instagram DM, LINE, WeChat, Telegram) are social — Freshdesk's default
+# social sources follow the same rule; web/mobile messaging widgets are chat, SMS is sms.
 CHANNELS = {
     "email": "email",
     "web": "web",

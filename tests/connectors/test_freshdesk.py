@@ -29,7 +29,7 @@ START = datetime(2024, 3, 1, tzinfo=UTC)
 
 CATEGORY = {"new": "open", "open": "open", "pending": "pending", "hold": "hold", "solved": "resolved", "closed": "closed"}
 CHANNEL = {"email": "email", "web": "web", "api": "web", "chat": "chat", "phone": "phone", "twitter": "social",
-           "facebook": "social", "instagram": "social", "whatsapp": "messaging"}  # fmt: skip
+           "facebook": "social", "instagram": "social", "whatsapp": "social"}  # fmt: skip
 
 
 def make_world(days: int = 30, per_day: float = 10, seed: int = 11) -> World:
@@ -69,7 +69,7 @@ def ts(dt: datetime | None) -> str | None:
 
 
 # -- the ground truth, in Freshdesk's terms ---------------------------------------------------
-def expected_tickets(world: World, social: set[str] = frozenset({"twitter", "facebook", "instagram"})) -> dict[str, tuple[Any, ...]]:
+def expected_tickets(world: World, social: set[str] = frozenset({"twitter", "facebook", "instagram", "whatsapp"})) -> dict[str, tuple[Any, ...]]:
     out = {}
     for t in world.tickets:
         channel = "email" if t.is_outbound else CHANNEL[t.channel]
@@ -224,12 +224,14 @@ def test_hand_checked_ticket_life(sim: FreshdeskSim, store: Store, world: World)
 def test_social_sources_are_configurable(sim: FreshdeskSim, store: Store, world: World) -> None:
     whatsapp = [t for t in world.tickets if t.channel == "whatsapp" and not t.is_outbound]
     assert whatsapp
-    pull(sim, store)
-    assert {r[0] for r in store.query("SELECT DISTINCT raw_channel FROM tickets WHERE channel='messaging'")} == {"whatsapp"}
-    store.clear_state("freshdesk")
-    pull(sim, store, social_sources=[5, 6, 13, 17])
+    pull(sim, store)  # default: messaging apps are social (docs/kpis.md), WhatsApp included
     social = {r[0] for r in store.query("SELECT external_id FROM tickets WHERE is_social")}
     assert {str(t.id) for t in whatsapp} <= social
+    store.clear_state("freshdesk")
+    pull(sim, store, social_sources=[5, 6, 17])  # WhatsApp left out: it keeps its own channel
+    assert {r[0] for r in store.query("SELECT DISTINCT raw_channel FROM tickets WHERE channel='messaging'")} == {"whatsapp"}
+    social = {r[0] for r in store.query("SELECT external_id FROM tickets WHERE is_social")}
+    assert not {str(t.id) for t in whatsapp} & social
 
 
 # -- incremental ------------------------------------------------------------------------------
