@@ -2,24 +2,29 @@
 
 Helprace's API has no incremental filter, no sort by update time and no status history, so
 every sync pages through all tickets (⌈T/100⌉ requests) and keeps a 12-hex fingerprint of each
-ticket's payload in the stream state. Only tickets whose fingerprint changed cost a replies
-request; tickets that stopped being listed are confirmed with one `GET /tickets/{id}` each and,
-on a 404, tombstoned (flagged `is_deleted`). A ticket's fingerprint is committed in the same
-batch as its replies, so a kill at any point only repeats work. Endpoints, confirmed facts and
-assumptions are in README.md beside this file.
+ticket's payload in the stream state (the SDK's `SnapshotStream`). Only tickets whose
+fingerprint changed cost a replies request; tickets that stopped being listed are confirmed
+with one `GET /tickets/{id}` each and, on a 404, tombstoned (flagged `is_deleted`). A ticket's
+fingerprint is committed in the same batch as its replies, so a kill at any point only repeats
+work. Endpoints, confirmed facts and assumptions are in README.md beside this file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 
-from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
+from kpisync.core.connector import Batch, ConnectorConfig
 from kpisync.core.errors import ApiError, MalformedPayload
-from kpisync.core.httpclient import HttpClient, MinInterval, Runtime
+from kpisync.core.httpclient import HttpClient, HttpResponse, Runtime
 from kpisync.core.models import Record
+from kpisync.core.sdk import (
+    BasicAuth, Change, Gone, MinInterval, Page, Paginator, RestConnector, RestStream, SnapshotStream, fingerprint,
+)  # fmt: skip
+from kpisync.core.sdk.paginate import Params, Request
 from kpisync.core.timeutil import utcnow
 
 from . import mapping
@@ -28,7 +33,6 @@ from .records import Tombstone
 API = "/api/v1/"
 TICKETS = API + "tickets/"
 USERS = API + "users/"
-STATE_VERSION = 1
 CSAT_NOTICE = (
     "Helprace's API has no satisfaction ratings: import Helprace's satisfaction export with "
     "`kpisync import helprace-ratings FILE.csv`"
@@ -57,97 +61,58 @@ class HelpraceConfig(ConnectorConfig):
         return self
 
 
-class _Gone(Exception):
-    """The item answered 404: it was deleted (or marked spam) since it was listed."""
+class HelpracePages(Paginator):
+    """`page=1, 2, …&per_page=N` over `{key: {current_page, last_page, per_page, data}}` (or a
+    bare list under `key`): ends at `last_page` when the paginator says it, else at the first
+    page shorter than its `per_page`, or empty. A page that repeats the previous one's items is
+    an error rather than a loop (a server ignoring `page`)."""
 
+    def __init__(self, key: str, size: int) -> None:
+        self.key, self.size = key, size
 
-class HelpraceConnector(Connector):
-    name = "helprace"
-    title = "Helprace"
-    kind = "helpdesk"
-    config_model = HelpraceConfig
-    description = "Tickets, replies and internal notes, users and teams; full scan diffed by fingerprint (no incremental API)."
+    def first(self, path: str, params: Params) -> Request:
+        return path, {**params, "page": 1, "per_page": self.size}
 
-    config: HelpraceConfig
-
-    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
-        super().__init__(config, runtime)
-        assert isinstance(config, HelpraceConfig) and config.email and config.api_key
-        self.base_url = (config.base_url or f"https://{config.subdomain}.helprace.com").rstrip("/")
-        self.http = HttpClient(
-            self.base_url,
-            runtime,
-            name="helprace",
-            basic_auth=(f"{config.email}/api_key", config.api_key.get_secret_value()),
-            secrets=config.secret_values(),
-            auth_hint=(
-                "check email and api_key (KPISYNC_HELPRACE_EMAIL, KPISYNC_HELPRACE_API_KEY); "
-                "the key is under Settings > Integrations > API in Helprace"
-            ),
-            rate_policy=MinInterval(config.requests_per_minute),
-        )
-        self._agents: frozenset[str] | None = None
-
-    def check(self) -> None:
-        next(self.pages(USERS, "users", page_size=1))
-
-    def streams(self) -> list[Stream]:
-        return [UsersStream(self), TicketsStream(self)]
-
-    def close(self) -> None:
-        self.http.close()
-
-    # -- shared helpers ----------------------------------------------------------------------
     def pages(
-        self, path: str, key: str, params: dict[str, Any] | None = None, *, page_size: int | None = None,
-        missing_ok: bool = False,
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a list: `{key: {current_page, last_page, per_page, data}}` (or a bare list).
-
-        Ends at `last_page` when the paginator says it, else at the first short or empty page.
-        `missing_ok`: a 404 raises `_Gone` instead of an ApiError.
-        """
-        size = page_size or self.config.page_size
+        self, http: HttpClient, path: str, params: Params | None = None, records_path: str = "", tolerate: tuple[int, ...] = ()
+    ) -> Iterator[Page]:
+        request: Request | None = self.first(path, params or {})
         page, previous_ids = 1, None
-        while True:
-            response = self.http.get(path, {**(params or {}), "page": page, "per_page": size},
-                                     tolerate=(404,) if missing_ok else ())  # fmt: skip
-            if response.status == 404:
-                raise _Gone(path)
-            items, meta = _unwrap_list(response.data, key, f"GET {path}")
-            yield items
+        while request is not None:
+            response = http.get(request[0], request[1], tolerate=tolerate)
+            if response.status >= 400:
+                yield Page(response, [])
+                return
+            items = _unwrap_list(response.data, self.key, f"GET {path}")
+            yield Page(response, items)
             ids = [item.get("id") for item in items]
-            if not items:
-                return
-            if ids == previous_ids:
+            if items and ids == previous_ids:
                 raise ApiError(f"helprace: GET {path} answered page {page} like page {page - 1}; paging is not honoured")
-            previous_ids = ids
-            current, last, per_page = meta.get("current_page"), meta.get("last_page"), meta.get("per_page")
-            if isinstance(current, int) and isinstance(last, int):
-                if current >= last:
-                    return
-            elif isinstance(per_page, int) and len(items) < per_page:
-                return
-            page += 1
+            page, previous_ids = page + 1, ids
+            request = self.next_request(response, items, request)
 
-    def agent_ids(self) -> frozenset[str]:
-        """Ids of owners, admins and agents: who is an agent in replies; read once per run."""
-        if self._agents is None:
-            self._agents = frozenset(
-                str(item["id"]) for items in self.pages(USERS, "users") for item in items if mapping.is_agent(item)
-            )
-        return self._agents
-
-    def remember_agents(self, ids: set[str]) -> None:
-        self._agents = frozenset(ids)
+    def next_request(self, response: HttpResponse, items: list[dict[str, Any]], current: Request) -> Request | None:
+        meta = response.data.get(self.key) if isinstance(response.data, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        query = dict(current[1] or {})
+        current_page, last, per_page = meta.get("current_page"), meta.get("last_page"), meta.get("per_page")
+        if not items:
+            return None
+        if isinstance(current_page, int) and isinstance(last, int):
+            if current_page >= last:
+                return None
+        elif isinstance(per_page, int) and len(items) < per_page:
+            return None
+        query["page"] = int(query["page"]) + 1
+        return current[0], query
 
 
-def _unwrap_list(data: Any, key: str, what: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _unwrap_list(data: Any, key: str, what: str) -> list[dict[str, Any]]:
     container = data.get(key) if isinstance(data, dict) else None
     if isinstance(container, list):
-        return container, {}
+        return container
     if isinstance(container, dict) and isinstance(container.get("data"), list):
-        return container["data"], container
+        return container["data"]
     raise MalformedPayload(f"malformed response from {what}: expected '{key}' with a 'data' list")
 
 
@@ -158,123 +123,157 @@ def _unwrap_item(data: Any, key: str, what: str) -> dict[str, Any]:
     return item
 
 
-class UsersStream(Stream):
+class Users(RestStream):
     """Agents and end users with their organizations; a full listing every run (no filter)."""
 
     name = "users"
+    path = USERS
+    connector: HelpraceConnector
 
     def __init__(self, connector: HelpraceConnector) -> None:
-        self.hr = connector
+        super().__init__(connector)
+        self.paginator = connector.list_pages("users")
+
+    def prepare(self) -> None:
+        self.agents: set[str] = set()
+        self.orgs_sent: set[str] = set()
+
+    def map(self, item: dict[str, Any]) -> list[Record]:
+        records: list[Record] = [mapping.user(item)]
+        if mapping.is_agent(item):
+            self.agents.add(str(item["id"]))
+        org = item.get("organization")
+        if isinstance(org, dict) and org.get("id") is not None and str(org["id"]) not in self.orgs_sent:
+            self.orgs_sent.add(str(org["id"]))
+            records.append(mapping.organization(org))
+        return records
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        agents: set[str] = set()
-        orgs_sent: set[str] = set()
-        for items in self.hr.pages(USERS, "users"):
-            records: list[Record] = []
-            for item in items:
-                records.append(mapping.user(item))
-                if mapping.is_agent(item):
-                    agents.add(str(item["id"]))
-                org = item.get("organization")
-                if isinstance(org, dict) and org.get("id") is not None and str(org["id"]) not in orgs_sent:
-                    orgs_sent.add(str(org["id"]))
-                    records.append(mapping.organization(org))
-            yield Batch(records)
-        self.hr.remember_agents(agents)
+        yield from super().read(state)
+        self.connector.agents = frozenset(self.agents)
 
 
-class TicketsStream(Stream):
+class Tickets(SnapshotStream):
     """Tickets, replies, internal notes, teams and synthetic status events.
 
-    State: `{"v": 1, "tickets": {id: "<fingerprint>|<status>"}}` — about 25 bytes a ticket.
-    Changed tickets are committed in batches of at least a page and at least 1/20 of the known
-    tickets, so the state (rewritten with each batch) costs ~20× its size per full sync at most.
+    State: `{"v": 1, "tickets": {id: "<fingerprint>|<status>"}}` — about 25 bytes a ticket; the
+    status is the previous sync's, for the synthetic status history. Changed tickets are
+    committed in batches of at least a page and at least 1/20 of the known tickets.
     """
 
     name = "tickets"
+    path = TICKETS
+    params = {"sort_by": "created", "sort_order": "desc"}
+    state_key = "tickets"
+    connector: HelpraceConnector
 
     def __init__(self, connector: HelpraceConnector) -> None:
-        self.hr = connector
-        self.http = connector.http
-        self._teams_sent: set[str] = set()
+        super().__init__(connector)
+        self.paginator = connector.list_pages("tickets")
+        self.replies = connector.list_pages("replies")
 
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        known: dict[str, str] = dict((state or {}).get("tickets") or {})
-        agents = self.hr.agent_ids()
-        start = self.hr.config.start_date
-        seen: set[str] = set()
-        self._teams_sent = set()
-        pending: list[Record] = []
-        changed = 0
-        params = {"sort_by": "created", "sort_order": "desc"}
-        for items in self.hr.pages(TICKETS, "tickets", params):
-            for item in items:
-                if not isinstance(item, dict) or item.get("id") is None:
-                    raise MalformedPayload(f"malformed response from GET {TICKETS}: a ticket without an id")
-                tid = str(item["id"])
-                if tid in seen or (start is not None and mapping.created_of(item) < start):
-                    continue
-                seen.add(tid)
-                changed += self._read_ticket(item, known, agents, seen, pending)
-            if changed and changed >= max(self.hr.config.page_size, len(known) // 20):
-                yield Batch(pending, self._state(known))
-                pending, changed = [], 0
-            if start is not None and _older_than(items, start):
-                break  # sorted newest first: everything after this page is older still
-        vanished = 0
-        for tid in sorted(set(known) - seen, key=_id_order):
-            response = self.http.get(f"{TICKETS}{tid}", tolerate=(404,))
-            if response.status == 404:
-                pending.append(Tombstone.of("tickets", tid, utcnow(), f"not listed; GET {TICKETS}{tid} answered 404"))
-                del known[tid]
-                vanished += 1
-                continue
-            item = _unwrap_item(response.data, "ticket", f"GET {TICKETS}{tid}")
-            seen.add(tid)  # skipped by the listing (it moved while we paged)
-            self._read_ticket(item, known, agents, seen, pending)
-        notices = [CSAT_NOTICE]
-        if vanished:
-            notices.append(f"{vanished} ticket(s) no longer returned by Helprace (404) were marked deleted")
-        yield Batch(pending, self._state(known), notices=notices)
+    def prepare(self) -> None:
+        self.agents = self.connector.agent_ids()
+        self.teams_sent: set[str] = set()
 
-    def _read_ticket(
-        self, item: dict[str, Any], known: dict[str, str], agents: frozenset[str], seen: set[str], out: list[Record]
-    ) -> int:
-        """Append the records of a changed ticket to `out` and remember its fingerprint; 1 if changed."""
-        tid = str(item["id"])
-        fp, status = mapping.fingerprint(item), mapping.status_of(item)
-        previous = known.get(tid)
-        if previous is not None and previous.split("|", 1)[0] == fp:
-            return 0
-        try:
-            replies = [r for page in self.hr.pages(f"{TICKETS}{tid}/replies", "replies", missing_ok=True) for r in page]
-        except _Gone:
-            seen.discard(tid)  # deleted since it was listed: the vanished check confirms it
-            return 0
-        bodies = self.hr.config.store_bodies
-        out.append(mapping.ticket(item, agents, bodies))
-        first = mapping.description(item, replies, agents, bodies)
+    def min_batch(self) -> int:
+        return self.connector.config.page_size
+
+    def fingerprint(self, item: dict[str, Any]) -> str:
+        return f"{fingerprint(item)}|{mapping.status_of(item)}"
+
+    def wanted(self, item: dict[str, Any]) -> bool:
+        start = self.start_date()
+        return start is None or mapping.created_of(item) >= start
+
+    def last_page(self, items: list[dict[str, Any]]) -> bool:
+        """Sorted newest first: after a page that ends before the start date, all is older still."""
+        start = self.start_date()
+        return start is not None and _older_than(items, start)
+
+    def children(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ticket's replies and internal notes; `Gone` if the ticket went since it was listed."""
+        replies: list[dict[str, Any]] = []
+        for page in self.replies.pages(self.http, f"{TICKETS}{item['id']}/replies", tolerate=(404,)):
+            if page.response.status == 404:
+                raise Gone(item["id"])
+            replies.extend(page.items)
+        return replies
+
+    def map_change(self, change: Change) -> list[Record]:
+        item, replies, bodies = change.item, change.children, self.connector.config.store_bodies
+        out: list[Record] = [mapping.ticket(item, self.agents, bodies)]
+        first = mapping.description(item, replies, self.agents, bodies)
         if first is not None:
             out.append(first)
-        out.extend(mapping.reply(r, tid, agents, bodies) for r in replies)
-        out.extend(mapping.status_events(item, previous.split("|", 1)[1] if previous else None))
+        out.extend(mapping.reply(r, change.id, self.agents, bodies) for r in replies)
+        out.extend(mapping.status_events(item, change.previous.split("|", 1)[1] if change.previous else None))
         team = item.get("team")
-        if isinstance(team, dict) and team.get("id") is not None and str(team["id"]) not in self._teams_sent:
-            self._teams_sent.add(str(team["id"]))
+        if isinstance(team, dict) and team.get("id") is not None and str(team["id"]) not in self.teams_sent:
+            self.teams_sent.add(str(team["id"]))
             out.append(mapping.group(team))
-        known[tid] = f"{fp}|{status}"
-        return 1
+        return out
 
-    @staticmethod
-    def _state(known: dict[str, str]) -> dict[str, Any]:
-        return {"v": STATE_VERSION, "tickets": dict(known)}
+    def confirm(self, item_id: str) -> dict[str, Any] | None:
+        response = self.http.get(f"{TICKETS}{item_id}", tolerate=(404,))
+        return None if response.status == 404 else _unwrap_item(response.data, "ticket", f"GET {TICKETS}{item_id}")
+
+    def tombstone(self, item_id: str) -> list[Record]:
+        return [Tombstone.of("tickets", item_id, utcnow(), f"not listed; GET {TICKETS}{item_id} answered 404")]
+
+    def notices(self) -> list[str]:
+        return [CSAT_NOTICE]
+
+    def vanished_notice(self, count: int) -> str:
+        return f"{count} ticket(s) no longer returned by Helprace (404) were marked deleted"
 
 
-def _older_than(items: list[dict[str, Any]], start: Any) -> bool:
+class HelpraceConnector(RestConnector):
+    name = "helprace"
+    title = "Helprace"
+    kind = "helpdesk"
+    config_model = HelpraceConfig
+    description = "Tickets, replies and internal notes, users and teams; full scan diffed by fingerprint (no incremental API)."
+    stream_classes = [Users, Tickets]
+
+    config: HelpraceConfig
+
+    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        self.agents: frozenset[str] | None = None
+
+    def api_base_url(self) -> str:
+        return self.config.base_url or f"https://{self.config.subdomain}.helprace.com"
+
+    def authenticator(self) -> BasicAuth:
+        assert self.config.email and self.config.api_key
+        auth = BasicAuth(f"{self.config.email}/api_key", self.config.api_key)
+        auth.hint = (
+            "check email and api_key (KPISYNC_HELPRACE_EMAIL, KPISYNC_HELPRACE_API_KEY); "
+            "the key is under Settings > Integrations > API in Helprace"
+        )
+        return auth
+
+    def rate_policy(self) -> MinInterval:
+        return MinInterval(self.config.requests_per_minute)
+
+    def check(self) -> None:
+        next(HelpracePages("users", 1).pages(self.http, USERS))
+
+    def list_pages(self, key: str) -> HelpracePages:
+        return HelpracePages(key, self.config.page_size)
+
+    def agent_ids(self) -> frozenset[str]:
+        """Ids of owners, admins and agents (who is an agent in replies): the users stream
+        leaves them here; read once per run when it did not run first."""
+        if self.agents is None:
+            for _ in Users(self).read(None):
+                pass
+        assert self.agents is not None
+        return self.agents
+
+
+def _older_than(items: list[dict[str, Any]], start: datetime) -> bool:
     """True when the page is sorted newest first and ends before `start`."""
     times = [mapping.created_of(item) for item in items]
     return bool(times) and times[-1] < start and all(a >= b for a, b in zip(times, times[1:]))
-
-
-def _id_order(tid: str) -> tuple[int, str]:
-    return (int(tid), "") if tid.isdigit() else (1 << 62, tid)

@@ -10,8 +10,6 @@ readers below accept both, so a naming difference degrades nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Set
 from datetime import datetime
 from typing import Any
@@ -72,12 +70,6 @@ def created_of(data: dict[str, Any]) -> datetime:
 
 def updated_of(data: dict[str, Any]) -> datetime | None:
     return to_utc(_first(data, "updated", "updated_at"))
-
-
-def fingerprint(data: dict[str, Any]) -> str:
-    """12 hex digits of the payload's hash: any change to the ticket (a reply bumps `updated`)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def _without_bodies(data: dict[str, Any], store_bodies: bool) -> dict[str, Any]:

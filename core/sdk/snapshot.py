@@ -184,12 +184,13 @@ class SnapshotStream(RestStream):
 
     # -- the scan --------------------------------------------------------------------------------
     def read(self, state: State | None) -> Iterator[Batch]:
+        self.prepare()
         snap = Snapshot.load(state, self.state_key, self.state_version)
         pending: list[Record] = []
         changed = 0
         for page in self.pages(self.request_params()):
             if page.response.status >= 400:  # an optional list this plan lacks: nothing vanished
-                yield Batch([], notices=[f"{self.name}: not available to these credentials or on this plan (HTTP {page.response.status})"])
+                yield Batch([], notices=[self.unavailable(page.response.status)])
                 return
             for item in page.items:
                 item_id = self.item_id(item)
