@@ -16,28 +16,30 @@ run: see session.py. Requests per sync ≈ ⌈N/100⌉ + ⌈N/25⌉ + ⌈S/100�
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 
-from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
-from kpisync.core.errors import ApiError, AuthError, MalformedPayload
-from kpisync.core.httpclient import HeaderBudget, HttpClient, Runtime
+from kpisync.core.config import resolve_db
+from kpisync.core.connector import Batch, ConnectorConfig, Stream
+from kpisync.core.errors import MalformedPayload
+from kpisync.core.httpclient import HeaderBudget, RatePolicy, Runtime
 from kpisync.core.models import Record
+from kpisync.core.sdk.auth import TokenBackend, saved_tokens
+from kpisync.core.sdk.stream import RestConnector
 from kpisync.core.timeutil import iso, to_utc
 
 from . import mapping
-from .session import Session, SessionBackend, SessionStore
+from .session import BlueskySession
 
 PAGE = 100  # listNotifications and searchPosts: limit 1..100
 BATCH = 25  # getPosts uris / getProfiles actors: at most 25
 REASONS = ("mention", "reply", "quote")
-TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
 
 
 class BlueskyConfig(ConnectorConfig):
@@ -56,7 +58,7 @@ class BlueskyConfig(ConnectorConfig):
     #: Look up authors' follower counts (one request per 25 new authors).
     fetch_followers: bool = True
     #: Where the login session is kept between runs (see README): keyring if available, else file.
-    session_store: SessionBackend = "auto"
+    session_store: TokenBackend = "auto"
     session_file: str | None = None
 
     @field_validator("hashtags")
@@ -65,162 +67,63 @@ class BlueskyConfig(ConnectorConfig):
         return [t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#")]
 
 
-#: Short createSession rate limits waited out before giving up.
-LOGIN_ATTEMPTS = 4
-SHORT_LOGIN_WAIT = 60.0
-
-
-def _short_wait(headers: Mapping[str, str]) -> float | None:
-    """Seconds until a login rate limit lifts, when that is within a minute; else None."""
-    retry_after = headers.get("Retry-After")
-    if retry_after and retry_after.strip().isdigit():
-        seconds = float(retry_after)
-    else:
-        reset = headers.get("ratelimit-reset")
-        if not (reset and reset.strip().isdigit()):
-            return None
-        seconds = max(0.0, float(reset) - time.time())
-    return seconds if seconds <= SHORT_LOGIN_WAIT else None
-
-
-class BlueskyConnector(Connector):
+class BlueskyConnector(RestConnector):
     name = "bluesky"
     title = "Bluesky"
     kind = "social"
     config_model = BlueskyConfig
     description = "Mentions, replies and quotes of the brand account and keyword/hashtag search on Bluesky (free)."
+    check_path = "/xrpc/com.atproto.server.getSession"
+    client_options = {"default_retry_after": 1.0}
 
     config: BlueskyConfig
+    auth: BlueskySession
 
     def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        assert isinstance(config, BlueskyConfig)
-        self.base_url = (config.base_url or config.pds_url).rstrip("/")
-        host = urlsplit(config.pds_url).hostname or config.pds_url
-        self.sessions = SessionStore(f"{host}:{config.identifier.lower()}", config.session_store, config.session_file)
-        hint = "check identifier and app_password (KPISYNC_BLUESKY_IDENTIFIER, KPISYNC_BLUESKY_APP_PASSWORD)"
-        # Logins go through their own client: createSession's daily limit must not pause reads.
-        self.auth_http = HttpClient(self.base_url, runtime, name="bluesky", secrets=config.secret_values(), auth_hint=hint)
-        self.http = HttpClient(
-            self.base_url,
-            runtime,
-            name="bluesky",
-            secrets=config.secret_values(),
-            auth_hint=hint,
-            # docs.bsky.app advanced-guides/rate-limits: 3000 requests / 5 min per IP, RateLimit-* headers.
-            rate_policy=HeaderBudget(remaining=("ratelimit-remaining",), reset=("ratelimit-reset",),
-                                     floor=0, reset_is_epoch=True),  # fmt: skip
-            default_retry_after=1.0,
-        )
-        self._session: Session | None = None
         self._brand: mapping.Brand | None = None
         self._followers: dict[str, int | None] = {}
 
-    # -- session -------------------------------------------------------------------------------
-    def session(self) -> Session:
-        if self._session is None:
-            self._session = self.sessions.load() or self._create_session()
-        return self._session
+    def api_base_url(self) -> str:
+        return self.config.base_url or self.config.pds_url
 
-    def _create_session(self) -> Session:
-        """com.atproto.server.createSession: rate limited (~100/day), so only when nothing is saved.
+    def authenticator(self) -> BlueskySession:
+        # Logins go through the session's own client: createSession's daily limit must not pause reads.
+        c = self.config
+        host = urlsplit(c.pds_url).hostname or c.pds_url
+        file = Path(c.session_file) if c.session_file else Path(f"{resolve_db(None)}.bluesky-session.json")
+        cache = saved_tokens(c.session_store, file, self.runtime)
+        hint = "check identifier and app_password (KPISYNC_BLUESKY_IDENTIFIER, KPISYNC_BLUESKY_APP_PASSWORD)"
+        return BlueskySession(c.identifier, c.app_password, f"bluesky-session:{host}:{c.identifier.lower()}", cache, hint)
 
-        A 429 whose limit comes back within a minute (a short burst limit) is waited out; one that
-        resets later (the daily login limit) fails with the time it resets.
-        """
-        for _ in range(LOGIN_ATTEMPTS):
-            response = self.auth_http.request(
-                "POST",
-                "/xrpc/com.atproto.server.createSession",
-                json_body={"identifier": self.config.identifier, "password": self.config.app_password.get_secret_value()},
-                tolerate=(400, 401, 429),
-                retry_statuses=(500, 502, 503, 504),
-            )
-            if response.status != 429:
-                break
-            wait = _short_wait(response.headers)
-            if wait is None:
-                reset = response.headers.get("ratelimit-reset")
-                when = f"; it resets at {iso(float(reset))}" if reset and reset.isdigit() else ""
-                raise ApiError(
-                    "bluesky: createSession is rate limited (Bluesky allows about 100 logins a day per account)"
-                    f"{when}. kpisync reuses its saved session ({self.sessions.where}); it was missing or revoked",
-                    status=429,
-                )
-            self.runtime.sleep(wait, "createSession rate limit")
-        else:
-            raise ApiError("bluesky: createSession stayed rate limited after short waits", status=429)
-        if response.status in (400, 401):
-            raise AuthError(
-                f"bluesky: authentication failed: login refused ({_xrpc_error(response.data)}) — {self.http.auth_hint}"
-            )
-        return self._keep(response.data, "createSession")
-
-    def _refresh_session(self) -> Session:
-        """com.atproto.server.refreshSession with the refreshJwt; the old one is revoked by it."""
-        current = self.session()
-        response = self.auth_http.request(
-            "POST",
-            "/xrpc/com.atproto.server.refreshSession",
-            headers={"Authorization": f"Bearer {current.refresh_jwt}"},
-            tolerate=(400, 401),
-            retry_statuses=(429, 500, 502, 503, 504),
-        )
-        if response.status in (400, 401):  # refresh token expired or revoked: log in again
-            self.sessions.clear()
-            self._session = self._create_session()
-            return self._session
-        self._session = self._keep(response.data, "refreshSession")
-        return self._session
-
-    def _keep(self, data: Any, method: str) -> Session:
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("accessJwt", "refreshJwt", "did")):
-            raise MalformedPayload(f"malformed response from {method}: expected accessJwt, refreshJwt and did")
-        session = Session(data["accessJwt"], data["refreshJwt"], data["did"], str(data.get("handle") or ""))
-        self.sessions.save(session)
-        return session
+    def rate_policy(self) -> RatePolicy:
+        # docs.bsky.app advanced-guides/rate-limits: 3000 requests / 5 min per IP, RateLimit-* headers.
+        return HeaderBudget(remaining=("ratelimit-remaining",), reset=("ratelimit-reset",), floor=0, reset_is_epoch=True)
 
     def xrpc(self, method: str, params: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-        """GET /xrpc/<method> with the session; an expired access token is refreshed once."""
-        for attempt in range(2):
-            token = self.session().access_jwt
-            response = self.http.request(
-                "GET", f"/xrpc/{method}", params=list(params),
-                headers={"Authorization": f"Bearer {token}"}, tolerate=(400, 401),
-            )  # fmt: skip
-            if response.status == 200 and isinstance(response.data, dict):
-                return response.data
-            error = (response.data or {}).get("error") if isinstance(response.data, dict) else None
-            if response.status in (400, 401) and error in TOKEN_ERRORS and attempt == 0:
-                self._refresh_session()
-                continue
-            if response.status == 401:
-                raise AuthError(f"bluesky: {method} refused the session ({_xrpc_error(response.data)}) — {self.http.auth_hint}")
-            raise ApiError(f"bluesky: {method} returned HTTP {response.status}: {_xrpc_error(response.data)}", status=response.status)
-        raise AuthError(f"bluesky: the session keeps being refused — {self.http.auth_hint}")
+        """GET /xrpc/<method> with the session (an expired access token is refreshed once: session.py)."""
+        data = self.http.get(f"/xrpc/{method}", list(params)).data
+        if not isinstance(data, dict):
+            raise MalformedPayload(f"malformed response from {method}: expected an object")
+        return data
 
     # -- contract ------------------------------------------------------------------------------
     def check(self) -> None:
-        data = self.xrpc("com.atproto.server.getSession", ())
-        if not data.get("did"):
+        if not self.xrpc("com.atproto.server.getSession", ()).get("did"):
             raise MalformedPayload("malformed response from com.atproto.server.getSession: no did")
 
     def streams(self) -> list[Stream]:
         return [NotificationsStream(self), SearchStream(self)]
 
-    def close(self) -> None:
-        self.http.close()
-        self.auth_http.close()
-
     # -- helpers for the streams ---------------------------------------------------------------
     def brand(self) -> mapping.Brand:
         if self._brand is None:
-            session = self.session()
-            handles = {session.handle.lower(), *(h.lower().lstrip("@") for h in self.config.other_accounts)}
+            session = self.auth.session().extra
+            handles = {session.get("handle", "").lower(), *(h.lower().lstrip("@") for h in self.config.other_accounts)}
             if "@" not in self.config.identifier:
                 handles.add(self.config.identifier.lower().lstrip("@"))
             self._brand = mapping.Brand(
-                own_did=session.did,
+                own_did=session["did"],
                 own_handles=frozenset(h for h in handles if h),
                 keywords=tuple(self.config.keywords),
                 hashtags=tuple(self.config.hashtags),
@@ -257,13 +160,6 @@ class BlueskyConnector(Connector):
                             followers=followers.get(str(author.get("did"))))
             for uri, author, record, view in posts
         ]  # fmt: skip
-
-
-def _xrpc_error(data: Any) -> str:
-    """"ExpiredToken: Token has expired" from an XRPC error body."""
-    if isinstance(data, dict) and data.get("error"):
-        return f"{data['error']}: {data.get('message', '')}".strip(": ")
-    return "no error body"
 
 
 def _poll(

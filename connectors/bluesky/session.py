@@ -1,4 +1,4 @@
-"""Where a Bluesky login session lives between runs.
+"""The Bluesky login session: an app-password login that is created once and then refreshed.
 
 createSession is limited to about 100 calls a day per account (bsky-docs issue #183: the
 entryway enforces 100/day although the rate-limits page says 300), so logging in on every
@@ -6,124 +6,117 @@ scheduled sync would lock the account out by noon. The session's tokens (accessJ
 are kept and reused instead — but never in the store (its tables and `sync_state` are readable
 by anyone with the file, and `kpisync status` prints stream state) and never in logs.
 
-Backends: the OS keyring (service "kpisync", user "bluesky-session:<pds host>:<identifier>") when
-one is available, else a JSON file created with mode 0600 (default: next to the store,
-``<KPISYNC_DB or ./kpisync.db>.bluesky-session.json``).
+Where (`session_store`): the OS keyring (service "kpisync", entry "bluesky-session:<pds
+host>:<identifier>") when one is available, else a JSON file created with mode 0600 (default:
+next to the store, ``<KPISYNC_DB or ./kpisync.db>.bluesky-session.json``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Literal
+import time
+from collections.abc import Mapping
+from typing import Any
 
-from kpisync.core.config import KEYRING_SERVICE, resolve_db
+import requests
+from pydantic import SecretStr
 
-SessionBackend = Literal["auto", "keyring", "file"]
+from kpisync.core.errors import ApiError, AuthError, MalformedPayload
+from kpisync.core.httpclient import HttpClient
+from kpisync.core.sdk.auth import Token, TokenCache, TokenLogin
+from kpisync.core.timeutil import iso
+
+#: Answers to a token the PDS no longer accepts: refresh, then resend (lexicons' error names).
+TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
+#: Short createSession rate limits waited out before giving up.
+LOGIN_ATTEMPTS = 4
+SHORT_LOGIN_WAIT = 60.0
 
 
-@dataclass(frozen=True)
-class Session:
-    access_jwt: str
-    refresh_jwt: str
-    did: str
-    handle: str
+class BlueskySession(TokenLogin):
+    """com.atproto.server.createSession once, refreshSession whenever the access token expires.
 
+    The access token carries no announced lifetime: it is used until the PDS answers
+    ExpiredToken (HTTP 400) or InvalidToken, then refreshed with the refreshJwt (which that
+    revokes) and the request resent once; a refused refresh logs in again.
+    """
 
-class SessionStore:
-    """Load, save and forget the session of one account at one PDS."""
+    def __init__(self, identifier: str, app_password: SecretStr, cache_key: str, cache: TokenCache, hint: str) -> None:
+        super().__init__(cache_key, cache=cache)
+        self.identifier, self.password, self.hint = identifier, app_password.get_secret_value(), hint
 
-    def __init__(self, key: str, backend: SessionBackend = "auto", file: str | Path | None = None) -> None:
-        self.key = key
-        self.file = Path(file) if file else Path(f"{resolve_db(None)}.bluesky-session.json")
-        self.backend = _keyring_backend() if backend == "auto" else backend
+    def secrets(self) -> list[str]:
+        return [self.password]
 
-    @property
-    def where(self) -> str:
-        return "the OS keyring" if self.backend == "keyring" else str(self.file)
-
-    def load(self) -> Session | None:
-        text = self._read()
-        if not text:
-            return None
+    def refused(self, response: requests.Response) -> bool:
+        if response.status_code not in (400, 401):
+            return False
         try:
-            data = json.loads(text)
-            return Session(data["access_jwt"], data["refresh_jwt"], data["did"], data["handle"])
-        except (ValueError, KeyError, TypeError):
-            return None
+            body = response.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and body.get("error") in TOKEN_ERRORS
 
-    def save(self, session: Session) -> None:
-        self._write(json.dumps(asdict(session)))
-
-    def clear(self) -> None:
-        self._write(None)
-
-    # -- backends ------------------------------------------------------------------------------
-    def _read(self) -> str | None:
-        if self.backend == "keyring":
-            import keyring
-
-            return keyring.get_password(KEYRING_SERVICE, f"bluesky-session:{self.key}")
-        try:
-            sessions = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        value = sessions.get(self.key) if isinstance(sessions, dict) else None
-        return json.dumps(value) if value else None
-
-    def _write(self, text: str | None) -> None:
-        if self.backend == "keyring":
-            import keyring
-            from keyring.errors import PasswordDeleteError
-
-            user = f"bluesky-session:{self.key}"
-            if text is None:
-                try:
-                    keyring.delete_password(KEYRING_SERVICE, user)
-                except PasswordDeleteError:
-                    pass
-            else:
-                keyring.set_password(KEYRING_SERVICE, user, text)
-            return
-        try:
-            sessions = json.loads(self.file.read_text(encoding="utf-8"))
-            if not isinstance(sessions, dict):
-                sessions = {}
-        except (OSError, ValueError):
-            sessions = {}
-        if text is None:
-            sessions.pop(self.key, None)
+    def login(self, http: HttpClient) -> Token:
+        """createSession. A 429 whose limit comes back within a minute (a short burst limit) is
+        waited out; one that resets later (the daily login limit) fails with the time it resets."""
+        for _ in range(LOGIN_ATTEMPTS):
+            response = http.request(
+                "POST", "/xrpc/com.atproto.server.createSession",
+                json_body={"identifier": self.identifier, "password": self.password},
+                tolerate=(400, 401, 429), retry_statuses=(500, 502, 503, 504),
+            )  # fmt: skip
+            if response.status != 429:
+                break
+            wait = _short_wait(response.headers)
+            if wait is None:
+                reset = response.headers.get("ratelimit-reset")
+                when = f"; it resets at {iso(float(reset))}" if reset and reset.isdigit() else ""
+                where = self.cache.where if self.cache is not None else "nowhere"
+                raise ApiError(
+                    "bluesky: createSession is rate limited (Bluesky allows about 100 logins a day per account)"
+                    f"{when}. kpisync reuses its saved session ({where}); it was missing or revoked",
+                    status=429,
+                )
+            assert self.runtime is not None
+            self.runtime.sleep(wait, "createSession rate limit")
         else:
-            sessions[self.key] = json.loads(text)
-        _write_private(self.file, json.dumps(sessions, indent=1))
+            raise ApiError("bluesky: createSession stayed rate limited after short waits", status=429)
+        if response.status in (400, 401):
+            raise AuthError(f"bluesky: authentication failed: login refused ({_xrpc_error(response.data)}) — {self.hint}")
+        return _session(response.data, "createSession")
+
+    def refresh(self, http: HttpClient, token: Token) -> Token | None:
+        """refreshSession with the refreshJwt; None (log in again) when it is expired or revoked."""
+        response = http.request(
+            "POST", "/xrpc/com.atproto.server.refreshSession", headers={"Authorization": f"Bearer {token.refresh}"},
+            tolerate=(400, 401), retry_statuses=(429, 500, 502, 503, 504),
+        )  # fmt: skip
+        if response.status in (400, 401):
+            return None
+        return _session(response.data, "refreshSession")
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Atomically replace `path` with a file only its owner can read (mode 0600 from creation)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _session(data: Any, method: str) -> Token:
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("accessJwt", "refreshJwt", "did")):
+        raise MalformedPayload(f"malformed response from {method}: expected accessJwt, refreshJwt and did")
+    return Token(data["accessJwt"], refresh=data["refreshJwt"], extra={"did": data["did"], "handle": str(data.get("handle") or "")})
 
 
-def _keyring_backend() -> SessionBackend:
-    """"keyring" when a real keyring backend is installed, else "file" (headless servers)."""
-    try:
-        import keyring
-        from keyring.backends import fail
+def _short_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds until a login rate limit lifts, when that is within a minute; else None."""
+    retry_after = headers.get("Retry-After")
+    if retry_after and retry_after.strip().isdigit():
+        seconds = float(retry_after)
+    else:
+        reset = headers.get("ratelimit-reset")
+        if not (reset and reset.strip().isdigit()):
+            return None
+        seconds = max(0.0, float(reset) - time.time())
+    return seconds if seconds <= SHORT_LOGIN_WAIT else None
 
-        backend = keyring.get_keyring()
-        if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 0) <= 0:
-            return "file"
-        return "keyring"
-    except Exception:  # a broken keyring install must not stop a sync
-        return "file"
+
+def _xrpc_error(data: Any) -> str:
+    """"ExpiredToken: Token has expired" from an XRPC error body."""
+    if isinstance(data, dict) and data.get("error"):
+        return f"{data['error']}: {data.get('message', '')}".strip(": ")
+    return "no error body"

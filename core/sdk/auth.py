@@ -12,8 +12,11 @@ helper names the secret values it sends, so they are redacted from errors and lo
     OAuth2ClientCredentials(token_url, client_id, client_secret) # token issued, cached, refreshed
 
 Token-based helpers fetch a token on first use, keep it in a `TokenCache` (in memory for the
-process, or a 0600 file between runs) and, when the API answers 401 to a token that came from
-the cache or has just expired, fetch a fresh one and send the request once more.
+process, a 0600 file or the OS keyring between runs) and, when the API answers 401 to a token that came from
+the cache or has just expired, fetch a fresh one and send the request once more. A login that
+also issues a refresh token (a session login: atproto's createSession, help desks' session
+APIs) overrides `TokenLogin.refresh`: an expired or refused token is then refreshed, and only a
+refused refresh logs in again.
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from pydantic import SecretStr
 from requests.auth import AuthBase
 
+from ..config import KEYRING_SERVICE
 from ..errors import AuthError, MalformedPayload
 from ..httpclient import HttpClient, Runtime
 
@@ -154,6 +158,10 @@ class Token:
     value: str
     #: Expiry on the runtime's wall clock (`TokenCache.now`); 0 = never expires.
     expires_at: float = 0.0
+    #: The refresh token of a session login ("" = none): `TokenLogin.refresh` renews with it.
+    refresh: str = ""
+    #: What else the login answered that the connector needs (the account's id), kept with it.
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 class TokenCache:
@@ -161,6 +169,8 @@ class TokenCache:
 
     _memory: dict[str, Token] = {}
     _lock = threading.Lock()
+    #: Where the tokens are, for messages ("… reuses its saved session (<where>)").
+    where = "this process's memory"
 
     def __init__(self, runtime: Runtime | None = None) -> None:
         self.time_scale = runtime.time_scale if runtime is not None else 1.0
@@ -189,6 +199,7 @@ class FileTokenCache(TokenCache):
     def __init__(self, path: str | Path, runtime: Runtime | None = None) -> None:
         super().__init__(runtime)
         self.path = Path(path)
+        self.where = str(self.path)
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -198,20 +209,91 @@ class FileTokenCache(TokenCache):
             return {}
 
     def load(self, key: str) -> Token | None:
-        entry = self._read().get(key)
-        if isinstance(entry, dict) and isinstance(entry.get("value"), str):
-            return Token(entry["value"], float(entry.get("expires_at") or 0))
-        return None
+        return _decode(self._read().get(key))
 
     def save(self, key: str, token: Token) -> None:
         data = self._read()
-        data[key] = {"value": token.value, "expires_at": token.expires_at}
+        data[key] = _encode(token)
         write_private(self.path, json.dumps(data))
 
     def clear(self, key: str) -> None:
         data = self._read()
         if data.pop(key, None) is not None:
             write_private(self.path, json.dumps(data))
+
+
+class KeyringTokenCache(TokenCache):
+    """Tokens in the OS keyring (service "kpisync", one entry a key): for desktops, where a
+    file next to the store would be readable by backups and other tools."""
+
+    where = "the OS keyring"
+
+    def __init__(self, runtime: Runtime | None = None, service: str = KEYRING_SERVICE) -> None:
+        super().__init__(runtime)
+        self.service = service
+
+    def load(self, key: str) -> Token | None:
+        import keyring  # lazily: slow to import, unused on servers
+
+        try:
+            return _decode(json.loads(keyring.get_password(self.service, key) or "null"))
+        except ValueError:
+            return None
+
+    def save(self, key: str, token: Token) -> None:
+        import keyring
+
+        keyring.set_password(self.service, key, json.dumps(_encode(token)))
+
+    def clear(self, key: str) -> None:
+        import keyring
+        from keyring.errors import PasswordDeleteError
+
+        try:
+            keyring.delete_password(self.service, key)
+        except PasswordDeleteError:
+            pass
+
+
+TokenBackend = Literal["auto", "keyring", "file"]
+
+
+def saved_tokens(backend: TokenBackend, file: str | Path, runtime: Runtime | None = None) -> TokenCache:
+    """The cache a `session_store`-style setting names: "keyring", "file" (0600 at `file`) or
+    "auto" — the keyring when a real one is installed, else the file (headless servers)."""
+    if backend == "keyring" or (backend == "auto" and keyring_usable()):
+        return KeyringTokenCache(runtime)
+    return FileTokenCache(file, runtime)
+
+
+def keyring_usable() -> bool:
+    """A real keyring backend is installed (not the fail/null ones of a headless machine)."""
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+        return not isinstance(backend, fail.Keyring) and getattr(backend, "priority", 0) > 0
+    except Exception:  # a broken keyring install must not stop a sync
+        return False
+
+
+def _encode(token: Token) -> dict[str, Any]:
+    entry: dict[str, Any] = {"value": token.value, "expires_at": token.expires_at}
+    if token.refresh:
+        entry["refresh"] = token.refresh
+    if token.extra:
+        entry["extra"] = dict(token.extra)
+    return entry
+
+
+def _decode(entry: Any) -> Token | None:
+    """A Token from a cache entry; None for anything else (an old or foreign format: log in)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
+        return None
+    extra = entry.get("extra")
+    extra = {str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
+    return Token(entry["value"], float(entry.get("expires_at") or 0), str(entry.get("refresh") or ""), extra)
 
 
 def write_private(path: Path, text: str) -> None:
@@ -277,6 +359,23 @@ class TokenLogin(Auth):
             raise NotImplementedError("pass login= or subclass TokenLogin")
         return self._login(http)
 
+    def refresh(self, http: HttpClient, token: Token) -> Token | None:
+        """A new token from `token.refresh`, asked when the token expired or was refused; None
+        when the refresh token is refused too (then `login` runs). Only called for tokens with a
+        refresh token; the default never refreshes."""
+        return None
+
+    def refused(self, response: requests.Response) -> bool:
+        """Whether the API refused the token (expired, revoked): renew it and resend once.
+        Most APIs answer 401; atproto answers 400 {"error": "ExpiredToken"}: override."""
+        return response.status_code == 401
+
+    def session(self) -> Token:
+        """The current token with what its login answered (`extra`), logging in if needed."""
+        self.token()
+        assert self._token is not None
+        return self._token
+
     def token(self, renew: bool = False) -> str:
         assert self.cache is not None and self.token_http is not None, "bind() first"
         now = self.cache.now()
@@ -286,12 +385,17 @@ class TokenLogin(Auth):
                 self._token, self._from_cache = cached, True
         expired = self._token is not None and self._token.expires_at and now >= self._token.expires_at - self.margin
         if renew or self._token is None or expired:
-            if self._token is not None:
-                self.cache.clear(self.cache_key)
-            self._token, self._from_cache = self.login(self.token_http), False
+            renewed = self.refresh(self.token_http, self._token) if self._token is not None and self._token.refresh else None
+            if renewed is None:
+                if self._token is not None:
+                    self.cache.clear(self.cache_key)
+                renewed = self.login(self.token_http)
+            self._token, self._from_cache = renewed, False
             self.cache.save(self.cache_key, self._token)
-        if self._client is not None:
-            self._client.add_secret(self._token.value)
+        for client in (self._client, self.token_http):
+            if client is not None:
+                client.add_secret(self._token.value)
+                client.add_secret(self._token.refresh)
         return self._token.value
 
     def expires_at(self, lifetime: float | None) -> float:
@@ -305,9 +409,9 @@ class TokenLogin(Auth):
         return request
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        """A token the API no longer accepts (revoked, or expired early): log in once more and
-        resend. A fresh token refused again is a real credentials problem for HttpClient."""
-        if response.status_code != 401 or getattr(response.request, "_kpisync_retried", False):
+        """A token the API no longer accepts (revoked, or expired early; see `refused`): renew
+        it once and resend. A fresh token refused again is a real credentials problem for HttpClient."""
+        if getattr(response.request, "_kpisync_retried", False) or not self.refused(response):
             return response
         self.token(renew=True)
         request = response.request.copy()

@@ -47,6 +47,11 @@ def make(sim: BlueskySimulator, tmp_path: Path, runtime: Runtime | None = None, 
     return BlueskyConnector(BlueskyConfig(**settings), runtime or Runtime(time_scale=1))
 
 
+def saved_jwts(session_file: Path) -> list[str]:
+    """The access and refresh JWTs of every session in the file (kpisync.core.sdk.auth's format)."""
+    return [v for s in json.loads(session_file.read_text()).values() for k, v in s.items() if k in ("value", "refresh")]
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     with Store(tmp_path / "kpisync.db") as s:
@@ -102,7 +107,7 @@ def test_the_session_is_created_once_and_reused_across_runs(store: Store, tmp_pa
     session_file = tmp_path / "sessions.json"
     assert stat.S_IMODE(os.stat(session_file).st_mode) == 0o600
     # The tokens are in that file only: not in the store (rows, state) nor in the run summary.
-    tokens = [v for s in json.loads(session_file.read_text()).values() for k, v in s.items() if k.endswith("jwt")]
+    tokens = saved_jwts(session_file)
     assert len(tokens) == 2
     assert scan_for_secrets(tokens + [PASSWORD], store_files(store), [json.dumps(run.to_dict())]) == []
 
@@ -188,7 +193,7 @@ def test_kpisync_pull_keeps_the_session_next_to_the_store_and_prints_no_secret(t
         assert sim.logins == 1
     session_file = db.parent / "kpi.db.bluesky-session.json"
     assert stat.S_IMODE(os.stat(session_file).st_mode) == 0o600
-    tokens = [v for s in json.loads(session_file.read_text()).values() for k, v in s.items() if k.endswith("jwt")]
+    tokens = saved_jwts(session_file)
     with Store(db) as store:
         assert store.count("social_mentions") == len(expected(world().end))
         outputs.append(json.dumps(source_status(store)))  # what `kpisync status` shows
