@@ -24,6 +24,7 @@ from .auth import (
     TokenLogin,
 )
 from .exports import CursorExport, TimeExport
+from .fanout import FanOut, FanOutStream, FeedPage, Listing
 from .incremental import Cursor, SinceId, StartTime, UpdatedSince, render
 from .mapping import EnumMap, full_name, ident, utc, without
 from .paginate import (
@@ -55,4 +56,6 @@ __all__ = [
     "full_name", "ident", "link_url", "records_at", "render", "utc", "without",
     # full-scan snapshots for APIs without a change filter (snapshot.py)
     "Change", "Gone", "Snapshot", "SnapshotStream", "fingerprint",
+    # several newest-first listings per stream, each with its own cursor (fanout.py)
+    "FanOut", "FanOutStream", "FeedPage", "Listing",
 ]  # fmt: skip
