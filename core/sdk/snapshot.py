@@ -17,8 +17,11 @@ diff:
         records_path = "tickets"
         paginator = PageNumber(size_param="per_page", size=100)
 
-        def children(self, item):                        # raise Gone on a 404
-            return list_of(f"/api/tickets/{item['id']}/replies")
+        def children(self, item):                        # only for new or changed tickets
+            r = self.http.get(f"/api/tickets/{item['id']}/replies", tolerate=(404,))
+            if r.status == 404:
+                raise Gone(item["id"])                   # deleted since listed: confirm() decides
+            return r.data["replies"]
 
         def map_change(self, change):
             return [mapping.ticket(change.item), *map(mapping.reply, change.children)]
@@ -74,7 +77,12 @@ class Change:
 
 @dataclass
 class Snapshot:
-    """The fingerprints of the last complete scan and what the current scan has listed so far."""
+    """The fingerprints of the last complete scan and what the current scan has listed so far.
+
+    `SnapshotStream` drives it; a connector that is not a RestStream can too: `load(state)`,
+    then per listed item `first_listing` → `changed` → (fetch, map) → `remember`, after the scan
+    `vanished()` → confirm → `forget`, and `state()` into each Batch with the records it covers.
+    """
 
     known: dict[str, str] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)
@@ -99,11 +107,11 @@ class Snapshot:
         """`item_id` answered 404 after being listed: let the vanished check confirm it."""
         self.listed.discard(item_id)
 
-    def changed(self, item_id: str, print_: str) -> bool:
-        return self.known.get(item_id) != print_
+    def changed(self, item_id: str, mark: str) -> bool:
+        return self.known.get(item_id) != mark
 
-    def remember(self, item_id: str, print_: str) -> None:
-        self.known[item_id] = print_
+    def remember(self, item_id: str, mark: str) -> None:
+        self.known[item_id] = mark
 
     def forget(self, item_id: str) -> None:
         self.known.pop(item_id, None)
@@ -222,8 +230,8 @@ class SnapshotStream(RestStream):
 
     def _take(self, snap: Snapshot, item_id: str, item: dict[str, Any], out: list[Record]) -> int:
         """Append a new or changed item's records to `out` and remember it; 1 if it changed."""
-        print_ = self.fingerprint(item)
-        if not snap.changed(item_id, print_):
+        mark = self.fingerprint(item)
+        if not snap.changed(item_id, mark):
             return 0
         try:
             children = self.children(item)
@@ -231,7 +239,7 @@ class SnapshotStream(RestStream):
             snap.unlist(item_id)
             return 0
         out.extend(self.map_change(Change(item_id, item, snap.known.get(item_id), children)))
-        snap.remember(item_id, print_)
+        snap.remember(item_id, mark)
         return 1
 
 

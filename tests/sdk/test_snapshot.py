@@ -20,7 +20,7 @@ from kpisync.connectors.helprace.records import Tombstone
 from kpisync.core.connector import ConnectorConfig
 from kpisync.core.httpclient import Runtime
 from kpisync.core.models import Message, Record, Ticket
-from kpisync.core.sdk import Change, Gone, PageNumber, RestConnector, SnapshotStream, fingerprint
+from kpisync.core.sdk import Change, Gone, PageNumber, RestConnector, Snapshot, SnapshotStream, fingerprint
 from kpisync.core.store import Store
 from kpisync.core.sync import RunResult, sync_source
 from kpisync.fixtures.simserver import Request, Response, SimClock, SimServer
@@ -234,3 +234,13 @@ def test_a_kill_after_any_request_then_a_rerun_converges_to_the_uninterrupted_st
             assert rerun.status == "success", rerun.error
             assert dump(store) == want, f"killed after request {kill_after}"
     assert interrupted >= second_requests - 1  # (a stop after the last request may find the run done)
+
+
+def test_the_snapshot_state_on_its_own_orders_vanished_ids_and_drops_another_version() -> None:
+    snap = Snapshot.load({"v": 1, "items": {"10": "a", "9": "b", "x": "c", "2": "d"}})
+    assert snap.first_listing("9") and not snap.first_listing("9")  # listed twice: taken once
+    assert snap.changed("9", "b") is False and snap.changed("2", "z") is True
+    assert snap.vanished() == ["2", "10", "x"]  # numeric ids in numeric order, others after
+    snap.forget("x")
+    assert snap.state() == {"v": 1, "items": {"10": "a", "9": "b", "2": "d"}}
+    assert Snapshot.load({"v": 2, "items": {"1": "a"}}).known == {}  # a new format reads everything again
