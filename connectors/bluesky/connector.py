@@ -7,18 +7,18 @@ refuses anonymous searchPosts). Streams:
   (100 per page), then app.bsky.feed.getPosts for the posts' counts (25 per call).
 * `search` — app.bsky.feed.searchPosts?q=…&sort=latest&since=… per keyword and per "#hashtag".
 
-Both lists run newest first with an opaque cursor, so a poll pages back until it reaches what
-the last poll saw (`seen`, an indexedAt/sortAt instant, and the uris at it) and only then moves
-the state; a killed poll resumes from its saved cursor. Authors' follower counts come from app.bsky.actor.getProfiles
-(25 per call, cached per run). The session is created once and refreshed, never re-created per
-run: see session.py. Requests per sync ≈ ⌈N/100⌉ + ⌈N/25⌉ + ⌈S/100⌉ per query + ⌈authors/25⌉.
+Both are fan-outs (core/sdk/fanout.py) of newest-first lists with an opaque cursor: a poll
+pages back until it reaches what the last poll saw (the list's mark: an indexedAt instant and
+the uris at it) and only then moves the mark; a killed poll resumes from its saved cursor.
+Authors' follower counts come from app.bsky.actor.getProfiles (25 per call, cached per run).
+The session is created once and refreshed, never re-created per run: see session.py.
+Requests per sync ≈ ⌈N/100⌉ + ⌈N/25⌉ + ⌈S/100⌉ per query + ⌈authors/25⌉.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,11 +26,12 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr, field_validator
 
 from kpisync.core.config import resolve_db
-from kpisync.core.connector import Batch, ConnectorConfig, Stream
+from kpisync.core.connector import Batch, ConnectorConfig
 from kpisync.core.errors import MalformedPayload
 from kpisync.core.httpclient import HeaderBudget, RatePolicy, Runtime
 from kpisync.core.models import Record
 from kpisync.core.sdk.auth import TokenBackend, saved_tokens
+from kpisync.core.sdk.fanout import FanOutStream, FeedPage, Listing
 from kpisync.core.sdk.stream import RestConnector
 from kpisync.core.timeutil import iso, to_utc
 
@@ -67,6 +68,118 @@ class BlueskyConfig(ConnectorConfig):
         return [t.strip().lstrip("#").lower() for t in tags if t.strip().lstrip("#")]
 
 
+class Feed(Listing):
+    """One newest-first atproto list with an opaque cursor, ordered by indexedAt. Several posts
+    can share an instant, so the mark is {"at": instant, "ids": the uris seen at it}: items at
+    the mark's instant that are not among its uris are still read."""
+
+    def __init__(self, bs: BlueskyConnector, key: str, method: str, field: str, params: list[tuple[str, Any]],
+                 fallback: tuple[str, str], since: bool = False) -> None:  # fmt: skip
+        super().__init__(key)
+        self.bs, self.method, self.field, self.params, self.fallback = bs, method, field, params, fallback
+        #: searchPosts takes a lower bound: the mark's instant, or start_date on a first pass.
+        self.since = since
+
+    def newest_params(self, mark: Any) -> list[tuple[str, Any]]:
+        return self.older_params(None, mark)
+
+    def older_params(self, cursor: Any, mark: Any) -> list[tuple[str, Any]]:
+        params = [*self.params, ("limit", PAGE)]
+        since = mark["at"] if mark else iso(self.bs.config.start_date)
+        if self.since and since:
+            params.append(("since", since))
+        return params + ([("cursor", cursor)] if cursor else [])
+
+    def fetch(self, params: list[tuple[str, Any]]) -> FeedPage:
+        data = self.bs.xrpc(self.method, params)
+        items = data.get(self.field)
+        if not isinstance(items, list):
+            raise MalformedPayload(f"malformed response from {self.method}: expected '{self.field}'")
+        return FeedPage(items, older=data.get("cursor"))
+
+    def item_id(self, item: dict[str, Any]) -> str:
+        return str(item.get("uri"))
+
+    def item_time(self, item: dict[str, Any]) -> datetime | None:
+        return to_utc(item.get("indexedAt"))
+
+    def advance(self, mark: Any, items: Sequence[dict[str, Any]]) -> Any:
+        stamps = [(iso(t), self.item_id(i)) for i in items if (t := self.item_time(i)) is not None]
+        if mark:
+            stamps += [(mark["at"], uri) for uri in mark["ids"]]
+        if not stamps:
+            return mark
+        newest = max(at for at, _ in stamps)
+        return {"at": newest, "ids": sorted({uri for at, uri in stamps if at == newest})}
+
+    def seen(self, item: dict[str, Any], mark: Any) -> bool:
+        stamp = iso(self.item_time(item))
+        return bool(mark) and stamp is not None and (stamp < mark["at"] or (stamp == mark["at"] and self.item_id(item) in mark["ids"]))
+
+
+def _upgrade(entry: dict[str, Any]) -> dict[str, Any]:
+    """A list state written before the fan-out ({"seen", "seen_uris"}, mid-poll also {"head",
+    "head_uris", "cursor"}) in its terms, so an upgrade does not read everything again."""
+    if "seen_uris" not in entry:
+        return entry
+    out: dict[str, Any] = {"mark": {"at": entry["seen"], "ids": entry["seen_uris"]}} if entry.get("seen") else {}
+    if entry.get("cursor"):
+        out.update(head={"at": entry["head"], "ids": entry.get("head_uris") or []}, older=entry["cursor"])
+    return out
+
+
+class NotificationsStream(FanOutStream):
+    """Posts that mention, reply to or quote the brand account."""
+
+    name = "notifications"
+    group = "feeds"
+    connector: BlueskyConnector
+
+    def listings(self) -> list[Listing]:
+        fallback = ("mention", self.connector.brand().own_term)
+        params = [("reasons", r) for r in REASONS]
+        return [Feed(self.connector, "notifications", "app.bsky.notification.listNotifications", "notifications", params, fallback)]
+
+    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        if state and self.group not in state:
+            state = {self.group: {"notifications": _upgrade(state)}}
+        return super().read(state)
+
+    def map_page(self, items: list[dict[str, Any]], page: FeedPage) -> list[Record]:  # type: ignore[override]
+        items = [n for n in items if n.get("reason") in REASONS]  # the server filters too
+        views = self.connector.post_views([str(n["uri"]) for n in items])
+        posts = []
+        for n in items:
+            view = views.get(str(n["uri"]))
+            author, record = (view["author"], view["record"]) if view else (n.get("author") or {}, n.get("record") or {})
+            posts.append((str(n["uri"]), author, record, view))
+        return self.connector.records(posts, page.listing.fallback)  # type: ignore[union-attr]
+
+
+class SearchStream(FanOutStream):
+    """app.bsky.feed.searchPosts for each keyword and "#hashtag", newest first since the last poll."""
+
+    name = "search"
+    group = "queries"
+    connector: BlueskyConnector
+
+    def listings(self) -> list[Listing]:
+        queries = [(k, ("keyword", k)) for k in self.connector.config.keywords]
+        queries += [("#" + t, ("hashtag", "#" + t)) for t in self.connector.config.hashtags]
+        return [
+            Feed(self.connector, q, "app.bsky.feed.searchPosts", "posts", [("q", q), ("sort", "latest")], fallback, since=True)
+            for q, fallback in queries
+        ]
+
+    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        queries = (state or {}).get(self.group) or {}
+        return super().read({self.group: {q: _upgrade(entry) for q, entry in queries.items()}})
+
+    def map_page(self, items: list[dict[str, Any]], page: FeedPage) -> list[Record]:  # type: ignore[override]
+        posts = [(str(v["uri"]), v.get("author") or {}, v.get("record") or {}, v) for v in items]
+        return self.connector.records(posts, page.listing.fallback)  # type: ignore[union-attr]
+
+
 class BlueskyConnector(RestConnector):
     name = "bluesky"
     title = "Bluesky"
@@ -75,6 +188,8 @@ class BlueskyConnector(RestConnector):
     description = "Mentions, replies and quotes of the brand account and keyword/hashtag search on Bluesky (free)."
     check_path = "/xrpc/com.atproto.server.getSession"
     client_options = {"default_retry_after": 1.0}
+
+    stream_classes = [NotificationsStream, SearchStream]
 
     config: BlueskyConfig
     auth: BlueskySession
@@ -111,9 +226,6 @@ class BlueskyConnector(RestConnector):
     def check(self) -> None:
         if not self.xrpc("com.atproto.server.getSession", ()).get("did"):
             raise MalformedPayload("malformed response from com.atproto.server.getSession: no did")
-
-    def streams(self) -> list[Stream]:
-        return [NotificationsStream(self), SearchStream(self)]
 
     # -- helpers for the streams ---------------------------------------------------------------
     def brand(self) -> mapping.Brand:
@@ -160,109 +272,3 @@ class BlueskyConnector(RestConnector):
                             followers=followers.get(str(author.get("did"))))
             for uri, author, record, view in posts
         ]  # fmt: skip
-
-
-def _poll(
-    fetch: Callable[[str | None], tuple[list[dict[str, Any]], str | None]],
-    stamp: Callable[[dict[str, Any]], datetime | None],
-    state: dict[str, Any],
-    floor: datetime | None,
-) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """Page a newest-first list back to max(last seen, floor).
-
-    State between polls: {"seen": newest instant, "seen_uris": the uris at that instant}; within
-    a poll also {"head", "head_uris", "cursor"}. Items at the `seen` instant that are not in
-    `seen_uris` are still read (several posts can share an instant); known ones are skipped, so
-    a poll with nothing new costs one request and enriches nothing.
-    """
-    seen, seen_uris = to_utc(state.get("seen")), set(state.get("seen_uris") or ())
-    head, head_uris, cursor = state.get("head"), list(state.get("head_uris") or ()), state.get("cursor")
-    bound = max((b for b in (seen, floor) if b is not None), default=None)
-    while True:
-        items, next_cursor = fetch(cursor)
-        stamps = [stamp(i) for i in items]
-        if head is None and items:
-            head = iso(max(s for s in stamps if s is not None))
-        head_uris += [str(i.get("uri")) for i, s in zip(items, stamps) if s is not None and iso(s) == head]
-        keep = [
-            i for i, s in zip(items, stamps)
-            if s is None or bound is None or s > bound or (s == bound and str(i.get("uri")) not in seen_uris)
-        ]  # fmt: skip
-        reached = any(s is not None and bound is not None and s < bound for s in stamps)
-        if not items or reached or not next_cursor:
-            if head is None:
-                yield keep, ({"seen": iso(seen), "seen_uris": sorted(seen_uris)} if seen else {})
-            else:
-                yield keep, {"seen": head, "seen_uris": sorted(set(head_uris))}
-            return
-        yield keep, {"seen": iso(seen), "seen_uris": sorted(seen_uris), "head": head,
-                     "head_uris": sorted(set(head_uris)), "cursor": next_cursor}  # fmt: skip
-        cursor = next_cursor
-
-
-class NotificationsStream(Stream):
-    """Posts that mention, reply to or quote the brand account."""
-
-    name = "notifications"
-
-    def __init__(self, connector: BlueskyConnector) -> None:
-        self.bs = connector
-
-    def _fetch(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        params: list[tuple[str, Any]] = [("reasons", r) for r in REASONS] + [("limit", PAGE)]
-        if cursor:
-            params.append(("cursor", cursor))
-        data = self.bs.xrpc("app.bsky.notification.listNotifications", params)
-        items = data.get("notifications")
-        if not isinstance(items, list):
-            raise MalformedPayload("malformed response from listNotifications: expected 'notifications'")
-        return items, data.get("cursor")
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        fallback = ("mention", self.bs.brand().own_term)
-        for items, new_state in _poll(self._fetch, lambda n: to_utc(n.get("indexedAt")), state or {}, self.bs.config.start_date):
-            items = [n for n in items if n.get("reason") in REASONS]  # the server filters too
-            views = self.bs.post_views([str(n["uri"]) for n in items])
-            posts = []
-            for n in items:
-                view = views.get(str(n["uri"]))
-                author, record = (view["author"], view["record"]) if view else (n.get("author") or {}, n.get("record") or {})
-                posts.append((str(n["uri"]), author, record, view))
-            yield Batch(self.bs.records(posts, fallback), new_state)
-
-
-class SearchStream(Stream):
-    """app.bsky.feed.searchPosts for each keyword and "#hashtag", newest first since the last poll."""
-
-    name = "search"
-
-    def __init__(self, connector: BlueskyConnector) -> None:
-        self.bs = connector
-
-    def queries(self) -> list[tuple[str, tuple[str, str]]]:
-        return [(k, ("keyword", k)) for k in self.bs.config.keywords] + [
-            ("#" + t, ("hashtag", "#" + t)) for t in self.bs.config.hashtags
-        ]
-
-    def _page(self, query: str, since: str | None, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        params: list[tuple[str, Any]] = [("q", query), ("sort", "latest"), ("limit", PAGE)]
-        if since:
-            params.append(("since", since))
-        if cursor:
-            params.append(("cursor", cursor))
-        data = self.bs.xrpc("app.bsky.feed.searchPosts", params)
-        posts = data.get("posts")
-        if not isinstance(posts, list):
-            raise MalformedPayload("malformed response from searchPosts: expected 'posts'")
-        return posts, data.get("cursor")
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        saved: dict[str, Any] = dict((state or {}).get("queries") or {})
-        start = self.bs.config.start_date
-        for query, fallback in self.queries():
-            query_state = saved.get(query) or {}
-            fetch = partial(self._page, query, query_state.get("seen") or iso(start))
-            for views, new_state in _poll(fetch, lambda v: to_utc(v.get("indexedAt")), query_state, start):
-                saved[query] = new_state
-                posts = [(str(v["uri"]), v.get("author") or {}, v.get("record") or {}, v) for v in views]
-                yield Batch(self.bs.records(posts, fallback), {"queries": dict(saved)})

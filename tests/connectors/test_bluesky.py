@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kpisync.connectors.bluesky import BlueskyConfig, BlueskyConnector
+from kpisync.connectors.bluesky.connector import _upgrade
 from kpisync.core.errors import ApiError, AuthError
 from kpisync.core.httpclient import Runtime
 from kpisync.core.status import source_status
@@ -84,6 +85,27 @@ def test_full_then_incremental_pulls_match_the_world_exactly(store: Store, tmp_p
         assert idle.rows_written == 0
         assert sim.request_count(r"listNotifications") == 1 and sim.request_count(r"searchPosts") == 4
         assert sim.request_count() == 5  # no login, nothing re-enriched
+
+
+def test_a_state_written_before_the_fan_out_is_resumed_not_read_again(store: Store, tmp_path: Path) -> None:
+    """Stream states of the connector before core/sdk/fanout.py ({"seen", "seen_uris"} per list,
+    mid-poll also {"head", "head_uris", "cursor"}) keep working: an idle sync after the upgrade
+    costs one request per list, and the next sync brings exactly the new posts."""
+    with BlueskySimulator(world(), app_password=PASSWORD, clock=SimClock(midpoint(), scale=0)) as sim:
+        assert sync(make(sim, tmp_path), store, "bluesky").status == "success"
+        mark = store.get_state("bluesky", "notifications")["feeds"]["notifications"]["mark"]  # type: ignore[index]
+        queries = store.get_state("bluesky", "search")["queries"]  # type: ignore[index]
+        store.write_batch("bluesky", "notifications", [], {"seen": mark["at"], "seen_uris": mark["ids"]})
+        old = {q: {"seen": e["mark"]["at"], "seen_uris": e["mark"]["ids"]} for q, e in queries.items()}
+        store.write_batch("bluesky", "search", [], {"queries": old})
+        sim.clear_log()
+        idle = sync(make(sim, tmp_path), store, "bluesky")
+        assert idle.rows_written == 0 and sim.request_count() == 5
+        sim.clock.set(world().end)
+        assert sync(make(sim, tmp_path), store, "bluesky").status == "success"
+    assert_rows_match(rows(store, "bluesky"), expected(world().end))
+    mid_poll = {"seen": None, "seen_uris": [], "head": "2026-01-20T10:00:00Z", "head_uris": ["at://a"], "cursor": "c2"}
+    assert _upgrade(mid_poll) == {"head": {"at": "2026-01-20T10:00:00Z", "ids": ["at://a"]}, "older": "c2"}
 
 
 def test_posts_found_by_several_queries_are_one_row(store: Store, tmp_path: Path) -> None:
