@@ -73,16 +73,29 @@ _INSERT_RATING = (
 )
 _INSERT_TAG = "INSERT OR IGNORE INTO ticket_tags (tid, tag) VALUES (?, ?)"
 _CHILD_TABLES = ("fact_events", "reply_pairs", "status_spans", "rating_facts", "ticket_tags")
-#: (table, columns in insert order, how a stale row is deleted) for the incremental diff.
+#: (table, columns in insert order, key of a stored row) for the incremental diff.
 _DIFFED = (
-    ("ticket_facts", ", ".join(TICKET_COLUMNS), "tid = ?"),
-    ("fact_events", "tid, kind, at, agent_id, group_id, ref, seconds, extra", "rowid = ?"),
-    ("reply_pairs", "tid, customer_at, reply_at, agent_id, group_id, seconds, bh_seconds", "rowid = ?"),
-    ("status_spans", "tid, start_at, end_at, assignee_id, group_id, od_start", "rowid = ?"),
-    ("rating_facts", "source, rating_id, tid, kind, offered_at, responded_at, value, scale_min, scale_max, sentiment, "
-     "agent_id, group_id, comment", "rowid = ?"),
-    ("ticket_tags", "tid, tag", "tid = ? AND tag = ?"),
+    ("ticket_facts", TICKET_COLUMNS, ("tid",)),
+    ("fact_events", ("tid", "kind", "at", "agent_id", "group_id", "ref", "seconds", "extra"), ("rowid",)),
+    ("reply_pairs", ("tid", "customer_at", "reply_at", "agent_id", "group_id", "seconds", "bh_seconds"), ("rowid",)),
+    ("status_spans", ("tid", "start_at", "end_at", "assignee_id", "group_id", "od_start"), ("rowid",)),
+    ("rating_facts", ("source", "rating_id", "tid", "kind", "offered_at", "responded_at", "value", "scale_min", "scale_max",
+                      "sentiment", "agent_id", "group_id", "comment"), ("rowid",)),
+    ("ticket_tags", ("tid", "tag"), ("tid", "tag")),
 )
+#: Tables whose changed rows are rewritten in place (UPDATE of the differing columns only), with
+#: the columns that identify "the same row, changed" (a turn that got its reply, a span that
+#: ended). In place, the indexes on unchanged columns — above all the per-ticket `tid` indexes,
+#: whose pages are scattered over the whole history — are not touched. rating_facts keeps
+#: delete + INSERT OR REPLACE: its (source, rating_id) key may move between tickets.
+_IDENTITY = {
+    "ticket_facts": ("tid",),
+    "fact_events": ("tid", "kind", "at"),
+    "reply_pairs": ("tid", "customer_at"),
+    "status_spans": ("tid", "start_at"),
+}
+#: One write step: an SQL statement and the parameter rows it is executed with.
+Write = tuple[str, list[tuple[Any, ...]]]
 
 
 @dataclass
@@ -318,14 +331,12 @@ class _Builder:
                 changes += worker.result()
         else:
             changes = self.changes(conn, fresh)
-        for delete, stale, insert, rows in changes:
-            if stale:
-                conn.executemany(delete, stale)
-            conn.executemany(insert, rows)
+        for sql, rows in changes:
+            conn.executemany(sql, rows)
 
-    def changes(self, conn: sqlite3.Connection, fresh: bool) -> list[tuple[str, list[Any], str, list[tuple[Any, ...]]]]:
-        """(delete sql, stale keys, insert sql, new rows) per fact table for the tickets in
-        `conn`'s `_facts_todo`. Reads only, so a forked worker can run it on its own connection."""
+    def changes(self, conn: sqlite3.Connection, fresh: bool) -> list[Write]:
+        """The writes that bring the facts of the tickets in `conn`'s `_facts_todo` up to date,
+        in order. Reads only, so a forked worker can run it on its own connection."""
         children = {
             name: {tid: list(rows) for tid, rows in groupby(conn.execute(sql), _FIRST)} for name, sql in _CHILD_SQL.items()
         }
@@ -335,7 +346,7 @@ class _Builder:
             tid = row[0]
             _ticket_facts(self, row, out, *(get[name](tid, _EMPTY) for name in _CHILD_SQL))
         if fresh:
-            return [("", [], sql, rows) for sql, rows in out.tables()]
+            return [(sql, rows) for sql, rows in out.tables() if rows]
         return out.diff(conn)
 
     def ticketless_ratings(self, source: str) -> None:
@@ -407,7 +418,7 @@ class _Worker:
         finally:
             os._exit(0)
 
-    def result(self) -> list[tuple[str, list[Any], str, list[tuple[Any, ...]]]]:
+    def result(self) -> list[Write]:
         try:
             status, payload = self.receive.recv()
         except (EOFError, OSError):
@@ -437,30 +448,69 @@ class _Output:
             (_INSERT_SPAN, self.spans), (_INSERT_RATING, self.ratings), (_INSERT_TAG, self.tags),
         )
 
-    def diff(self, conn: sqlite3.Connection) -> list[tuple[str, list[Any], str, list[tuple[Any, ...]]]]:
+    def diff(self, conn: sqlite3.Connection) -> list[Write]:
         """Against the stored facts of the tickets in `_facts_todo`: only the rows that differ.
 
-        A typical change (one new reply) alters a few rows of a ticket; rewriting all of them
-        would rewrite every time index they sit in, which is what makes a refresh slow.
+        A typical change (one new reply) alters a few rows of a ticket. Rows equal to a stored
+        one are left alone; a changed row replaces a stale row of the same ticket in place,
+        setting only the columns that differ; the rest are deleted or inserted. On a large store
+        the changed tickets' pages are scattered over all history, and every index page a write
+        touches is another page to log and checkpoint: that is what a refresh's time goes to.
         """
-        changes = []
-        for (sql, rows), (table, columns, where) in zip(self.tables(), _DIFFED):
-            key = "tid" if table == "ticket_facts" else ("tid, tag" if table == "ticket_tags" else "rowid")
-            width = len(key.split(","))
-            old: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+        writes: list[Write] = []
+        for (insert, rows), (table, columns, key) in zip(self.tables(), _DIFFED):
+            width = len(columns)
+            old: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
             for row in conn.execute(
-                f"SELECT {key}, {columns} FROM {table} WHERE tid IN (SELECT tid FROM _facts_todo WHERE tid IS NOT NULL)"
+                f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} "
+                "WHERE tid IN (SELECT tid FROM _facts_todo WHERE tid IS NOT NULL)"
             ):
-                old[row[width:]].append(row[:width])
+                old[row[:width]].append(row[width:])
             fresh = []
             for row in rows:
                 match = old.get(row)
-                if match:
+                if match:  # unchanged
                     match.pop()
                 else:
                     fresh.append(row)
-            changes.append((f"DELETE FROM {table} WHERE {where}", [k for keys in old.values() for k in keys], sql, fresh))
-        return changes
+            stale = [(values, stored) for values, keys in old.items() for stored in keys]
+            updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)
+            if table in _IDENTITY and stale and fresh:
+                stale, fresh = _pair_in_place(stale, fresh, [columns.index(c) for c in _IDENTITY[table]], updates)
+            where = " AND ".join(f"{k} = ?" for k in key)
+            if stale:
+                writes.append((f"DELETE FROM {table} WHERE {where}", [stored for _, stored in stale]))
+            for changed, params in updates.items():
+                assignments = ", ".join(f"{columns[i]} = ?" for i in changed)
+                writes.append((f"UPDATE {table} SET {assignments} WHERE {where}", params))
+            if fresh:
+                writes.append((insert, fresh))
+        return writes
+
+
+def _pair_in_place(
+    stale: list[tuple[tuple[Any, ...], tuple[Any, ...]]],
+    fresh: list[tuple[Any, ...]],
+    identity: list[int],
+    updates: dict[tuple[int, ...], list[tuple[Any, ...]]],
+) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], list[tuple[Any, ...]]]:
+    """Pairs each new row with a stale row of the same identity; a pair becomes an UPDATE of the
+    differing columns, grouped by column set in `updates` as (values..., key...). Returns the
+    stale rows and the new rows left unpaired."""
+    same = itemgetter(*identity)
+    by_identity: dict[Any, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = defaultdict(list)
+    for item in stale:
+        by_identity[same(item[0])].append(item)
+    unpaired = []
+    for row in fresh:
+        candidates = by_identity.get(same(row))
+        if not candidates:
+            unpaired.append(row)
+            continue
+        values, stored = candidates.pop()
+        changed = tuple(i for i, (a, b) in enumerate(zip(values, row)) if a != b)
+        updates[changed].append((*(row[i] for i in changed), *stored))
+    return [item for items in by_identity.values() for item in items], unpaired
 
 
 class _Clocks:
