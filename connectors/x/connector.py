@@ -6,10 +6,12 @@ Streams (docs.x.com x-api/posts/timelines and x-api/posts/search):
 * `search` — GET /2/tweets/search/recent (the last 7 days), one query of ≤ 512 characters per
   chunk of keywords and hashtags, retweets excluded (`-is:retweet`).
 
-Both poll with `since_id` = the newest id of the last poll and page back with the response's
-`next_token`, 100 posts per request, authors expanded (`expansions=author_id`) for follower
-counts. The state moves only at the end of a poll; a stopped poll resumes from its next_token,
-which does not expire (x-api/posts/search/integrate/paginate).
+Both are SDK fan-outs (core/sdk/fanout.py), one listing per query: a poll walks back from the
+newest post with the response's `next_token` down to `since_id` = the newest id of the last poll,
+100 posts per request, authors expanded (`expansions=author_id`) for follower counts. The mark
+moves only at the end of a poll; a stopped poll resumes from its next_token, which does not
+expire (x-api/posts/search/integrate/paginate). The brand accounts' ids are kept in the stream
+state, so only a first run (or a changed `account`) pays the user lookup.
 
 X is paid per read: every post and user returned is billed, so each stream reports what it read
 and an estimate of the cost, and `max_post_reads_per_run` can cap a run. Rate limits are per
@@ -19,6 +21,7 @@ x-rate-limit-reset (epoch seconds).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,10 +29,11 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import SecretStr, field_validator
 
-from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
+from kpisync.core.connector import Batch, ConnectorConfig
 from kpisync.core.errors import ApiError, AuthError, ConfigError, MalformedPayload
-from kpisync.core.httpclient import HeaderBudget, HttpClient, HttpResponse, RatePolicy, Runtime
+from kpisync.core.httpclient import HeaderBudget, HttpResponse, RatePolicy, Runtime
 from kpisync.core.models import Record
+from kpisync.core.sdk import BearerToken, FanOutStream, FeedPage, Listing, RestConnector
 from kpisync.core.timeutil import iso
 
 from . import mapping
@@ -39,6 +43,8 @@ QUERY_LIMIT = 512  # recent search, self-serve access (x-api/posts/search/integr
 TWEET_FIELDS = "created_at,author_id,lang,public_metrics,referenced_tweets,in_reply_to_user_id,entities,conversation_id"
 EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 USER_FIELDS = "username,name,public_metrics"
+#: Post ids are snowflakes: milliseconds since this epoch, shifted 22 bits (resources/fundamentals/x-ids).
+TWEPOCH_MS = 1288834974657
 
 
 class XConfig(ConnectorConfig):
@@ -105,93 +111,6 @@ class Usage:
         self.users += len(includes.get("users") or [])
 
 
-class XConnector(Connector):
-    name = "x"
-    title = "X (Twitter)"
-    kind = "social"
-    config_model = XConfig
-    description = "Mentions of the brand account and a 7-day keyword search on X (paid API; reads are counted)."
-
-    config: XConfig
-
-    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
-        super().__init__(config, runtime)
-        assert isinstance(config, XConfig)
-        self.http = HttpClient(
-            (config.base_url or "https://api.x.com").rstrip("/"),
-            runtime,
-            name="x",
-            headers={"Authorization": f"Bearer {config.bearer_token.get_secret_value()}"},
-            secrets=config.secret_values(),
-            auth_hint="check bearer_token (KPISYNC_X_BEARER_TOKEN): the app's Bearer token from the X Developer Console",
-            rate_policy=PerEndpoint(),
-            default_retry_after=1.0,
-        )
-        self.usage = Usage()
-        self._brand: mapping.Brand | None = None
-        self._account_id: str | None = None
-
-    # -- requests ----------------------------------------------------------------------------
-    def get(self, path: str, params: dict[str, Any]) -> HttpResponse:
-        """GET with X's access errors turned into one clear line; 400s are returned to the caller."""
-        response = self.http.get(path, params, tolerate=(400, 402, 403))
-        body = response.data if isinstance(response.data, dict) else {}
-        if response.status == 403:
-            reason = str(body.get("reason") or "")
-            detail = " ".join(str(body.get(k) or "") for k in ("title", "detail")).strip()
-            if reason in ("client-not-enrolled", "user-not-enrolled") or "Project" in detail:
-                raise AuthError(
-                    f"x: this X app has no paid API access (HTTP 403 {reason or 'Client Forbidden'}) — attach it "
-                    "to a Project with pay-per-use credits or a paid plan in the X Developer Console"
-                )
-            raise AuthError(f"x: access refused (HTTP 403: {detail or 'Forbidden'}) — {self.http.auth_hint}")
-        if response.status == 402:
-            raise AuthError("x: the X account has no API credits left (HTTP 402) — top up in the X Developer Console")
-        if response.status == 200:
-            self.usage.add(body, users_endpoint=path.startswith("/2/users/by"))
-        return response
-
-    def brand(self) -> mapping.Brand:
-        """The brand accounts' ids, looked up once per run (GET /2/users/by, one billed user read each)."""
-        if self._brand is None:
-            names = [self.config.account, *self.config.other_accounts]
-            response = self.get("/2/users/by", {"usernames": ",".join(names), "user.fields": "username"})
-            users = response.data.get("data") if response.status == 200 and isinstance(response.data, dict) else None
-            if not users:
-                raise ConfigError(f"x: account '{self.config.account}' was not found on X (setting 'account')")
-            by_name = {str(u.get("username", "")).lower(): str(u["id"]) for u in users}
-            self._account_id = by_name.get(self.config.account.lower())
-            if self._account_id is None:
-                raise ConfigError(f"x: account '{self.config.account}' was not found on X (setting 'account')")
-            self._brand = mapping.Brand(
-                own_ids=frozenset(by_name.values()),
-                own_usernames=frozenset(n.lower() for n in names),
-                account=self.config.account,
-                keywords=tuple(self.config.keywords),
-                hashtags=tuple(t.lower() for t in self.config.hashtags),
-            )
-        return self._brand
-
-    def own_id(self) -> str:
-        self.brand()
-        assert self._account_id is not None
-        return self._account_id
-
-    def budget_left(self) -> int | None:
-        cap = self.config.max_post_reads_per_run
-        return None if cap is None else cap - self.usage.posts
-
-    # -- contract ----------------------------------------------------------------------------
-    def check(self) -> None:
-        self.brand()
-
-    def streams(self) -> list[Stream]:
-        return [MentionsStream(self), SearchStream(self)]
-
-    def close(self) -> None:
-        self.http.close()
-
-
 def search_queries(keywords: list[str], hashtags: list[str], limit: int = QUERY_LIMIT) -> list[str]:
     """`("a" OR "b c" OR #d) -is:retweet` chunks of at most `limit` characters each."""
     terms = [f'"{k}"' for k in keywords] + [f"#{t}" for t in hashtags]
@@ -211,82 +130,6 @@ def search_queries(keywords: list[str], hashtags: list[str], limit: int = QUERY_
     return queries
 
 
-class _Poll:
-    """since_id polling of one X timeline or search. State: {"since_id"} between polls,
-    {"since_id", "newest", "token"} within one."""
-
-    def __init__(self, connector: XConnector, path: str, params: dict[str, Any], token_param: str, fallback: tuple[str, str]) -> None:
-        self.x = connector
-        self.path = path
-        self.params = params
-        self.token_param = token_param
-        self.fallback = fallback
-        self.notices: list[str] = []
-        self.read_count = 0
-
-    def read(self, state: dict[str, Any]) -> Iterator[tuple[list[Record], dict[str, Any]]]:
-        since, newest, token = state.get("since_id"), state.get("newest"), state.get("token")
-        start = iso(self.x.config.start_date)
-        while True:
-            params = {**self.params, "max_results": PAGE, "tweet.fields": TWEET_FIELDS,
-                      "expansions": EXPANSIONS, "user.fields": USER_FIELDS}  # fmt: skip
-            if since:
-                params["since_id"] = since
-            elif start:
-                params["start_time"] = start
-            if token:
-                params[self.token_param] = token
-            response = self.x.get(self.path, params)
-            if response.status == 400:
-                since, start, token, newest = self._recover(response.data, since, start)
-                continue
-            data = response.data if isinstance(response.data, dict) else None
-            if data is None or not isinstance(data.get("meta"), dict):
-                raise MalformedPayload(f"malformed response from GET {self.path}: expected 'meta'")
-            meta = data["meta"]
-            newest = newest or meta.get("newest_id")
-            token = meta.get("next_token")
-            records = self._records(data)
-            self.read_count += len(data.get("data") or [])
-            if token:
-                yield records, {"since_id": since, "newest": newest, "token": token}
-            else:
-                yield records, {"since_id": newest or since}
-                return
-            left = self.x.budget_left()
-            if left is not None and left <= 0:
-                self.notices.append(
-                    f"x: stopped after {self.x.usage.posts} post reads (max_post_reads_per_run); the rest follows next run"
-                )
-                return
-
-    def _recover(self, body: Any, since: str | None, start: str | None) -> tuple[None, None, None, None]:
-        """recent search refuses a since_id or start_time older than 7 days: read the 7 days it
-        allows and say what may be missing."""
-        text = str(body)
-        if since and "since_id" in text:
-            self.notices.append(
-                "x: the last poll is more than 7 days old — recent search only covers 7 days, so posts "
-                "between then and a week ago may be missing; poll at least weekly"
-            )
-            return None, None, None, None
-        if start and "start_time" in text:
-            self.notices.append("x: recent search only reaches back 7 days; older posts than that were not read")
-            return None, None, None, None
-        raise ApiError(f"x: GET {self.path} returned HTTP 400: {_problem(body)}", status=400)
-
-    def _records(self, data: dict[str, Any]) -> list[Record]:
-        includes = data.get("includes") or {}
-        users = {str(u.get("id")): u for u in includes.get("users") or []}
-        quoted = {str(t.get("id")): str(t.get("author_id")) for t in includes.get("tweets") or []}
-        brand = self.x.brand()
-        return [
-            mapping.mention(tweet, users, quoted, brand, fallback=self.fallback)
-            for tweet in data.get("data") or []
-            if not mapping.is_retweet(tweet)  # billed all the same, but a retweet is not a mention
-        ]
-
-
 def _problem(body: Any) -> str:
     if isinstance(body, dict):
         errors = body.get("errors") or []
@@ -296,50 +139,228 @@ def _problem(body: Any) -> str:
     return str(body)
 
 
-class _XStream(Stream):
-    def __init__(self, connector: XConnector) -> None:
-        self.x = connector
+class Timeline(Listing):
+    """since_id polling of one X timeline or search: newest first, paged back with a token."""
 
-    def cost_notice(self, posts_before: int, users_before: int) -> str:
-        posts = self.x.usage.posts - posts_before
-        users = self.x.usage.users - users_before
-        cost = posts * self.x.config.usd_per_post_read + users * self.x.config.usd_per_user_read
-        return (
+    def __init__(
+        self, x: XConnector, key: str, path: str, params: dict[str, Any], token: str, fallback: tuple[str, str]
+    ) -> None:
+        super().__init__(key)
+        self.x, self.path, self.params, self.token, self.fallback = x, path, params, token, fallback
+        self.start = iso(x.config.start_date)
+        #: False once recent search refused since_id/start_time as older than its 7 days.
+        self.bounded = True
+        self.notices: list[str] = []
+
+    def newest_params(self, mark: Any) -> dict[str, Any]:
+        params = {**self.params, "max_results": PAGE, "tweet.fields": TWEET_FIELDS,
+                  "expansions": EXPANSIONS, "user.fields": USER_FIELDS}  # fmt: skip
+        if self.bounded and mark:
+            params["since_id"] = mark
+        elif self.bounded and self.start:
+            params["start_time"] = self.start
+        return params
+
+    def older_params(self, cursor: Any, mark: Any) -> dict[str, Any]:
+        return {**self.newest_params(mark), self.token: cursor}
+
+    def fetch(self, params: dict[str, Any]) -> FeedPage:
+        response = self.x.get(self.path, params)
+        if response.status == 400:
+            self._recover(response.data, params)
+            return self.fetch(self.newest_params(None))
+        data = response.data if isinstance(response.data, dict) else None
+        if data is None or not isinstance(data.get("meta"), dict):
+            raise MalformedPayload(f"malformed response from GET {self.path}: expected 'meta'")
+        return FeedPage(data.get("data") or [], older=data["meta"].get("next_token"), data=data)
+
+    def _recover(self, body: Any, params: dict[str, Any]) -> None:
+        """recent search refuses a since_id or start_time older than 7 days: read the 7 days it
+        allows (from the newest post again) and say what may be missing."""
+        if "since_id" in params and "since_id" in str(body):
+            self.notices.append(
+                "x: the last poll is more than 7 days old — recent search only covers 7 days, so posts "
+                "between then and a week ago may be missing; poll at least weekly"
+            )
+        elif "start_time" in params and "start_time" in str(body):
+            self.notices.append("x: recent search only reaches back 7 days; older posts than that were not read")
+        else:
+            raise ApiError(f"x: GET {self.path} returned HTTP 400: {_problem(body)}", status=400)
+        self.bounded = False
+
+
+def _entry(old: dict[str, Any]) -> dict[str, Any]:
+    """A poll state of earlier versions ({"since_id"}, mid-poll {"since_id", "newest", "token"})."""
+    if "since_id" not in old and "token" not in old:
+        return old
+    entry = {"mark": old["since_id"]} if old.get("since_id") else {}
+    return {**entry, "head": old.get("newest"), "older": old["token"]} if old.get("token") else entry
+
+
+class _XStream(FanOutStream):
+    """Timelines of one kind; keeps the brand accounts' ids in its state (`users`) so a run needs
+    no lookup, and reports what the run read (and what it cost)."""
+
+    connector: XConnector
+    timelines: list[Timeline]
+
+    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        x = self.connector
+        self.before, self.read_count = (x.usage.posts, x.usage.users), 0
+        if state and "users" in state:
+            self.brand = x.brand(state["users"])
+        yield from super().read(state)
+
+    def listings(self) -> list[Listing]:
+        return list(self.timelines)
+
+    def stop(self) -> bool:
+        cap = self.connector.config.max_post_reads_per_run
+        return cap is not None and self.connector.usage.posts >= cap
+
+    def map_page(self, items: list[dict[str, Any]], page: FeedPage) -> list[Record]:  # type: ignore[override]
+        self.read_count += len(page.items)
+        includes = page.data.get("includes") or {}
+        users = {str(u.get("id")): u for u in includes.get("users") or []}
+        quoted = {str(t.get("id")): str(t.get("author_id")) for t in includes.get("tweets") or []}
+        fallback = page.listing.fallback  # type: ignore[union-attr]
+        return [
+            mapping.mention(tweet, users, quoted, self.brand, fallback=fallback)
+            for tweet in items
+            if not mapping.is_retweet(tweet)  # billed all the same, but a retweet is not a mention
+        ]
+
+    def notices(self) -> list[str]:
+        x, out = self.connector, [n for t in self.timelines for n in t.notices]
+        if self.fan.stopped:
+            out.append(f"x: stopped after {x.usage.posts} post reads (max_post_reads_per_run); the rest follows next run")
+        posts, users = x.usage.posts - self.before[0], x.usage.users - self.before[1]
+        cost = posts * x.config.usd_per_post_read + users * x.config.usd_per_user_read
+        return [*out, (
             f"x: {self.name} read {posts} posts and {users} users this run "
-            f"(≈ ${cost:.2f} at ${self.x.config.usd_per_post_read}/post, ${self.x.config.usd_per_user_read}/user; "
+            f"(≈ ${cost:.2f} at ${x.config.usd_per_post_read}/post, ${x.config.usd_per_user_read}/user; "
             "X bills every read)"
-        )
+        )]  # fmt: skip
 
 
 class MentionsStream(_XStream):
+    """GET /2/users/{id}/mentions, its entry keyed by the brand account's id: a changed `account`
+    starts a timeline of its own instead of reading past the old one's since_id."""
+
     name = "mentions"
+    group = "feeds"
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        posts, users = self.x.usage.posts, self.x.usage.users
-        poll = _Poll(self.x, f"/2/users/{self.x.own_id()}/mentions", {}, "pagination_token",
-                     ("mention", "@" + self.x.config.account))  # fmt: skip
-        for records, new_state in poll.read(state or {}):
-            yield Batch(records, new_state)
-        if not (state or {}).get("since_id") and poll.read_count >= 800:
-            poll.notices.append("x: the mentions timeline only reaches the 800 most recent mentions; older ones were not read")
-        yield Batch([], notices=[*poll.notices, self.cost_notice(posts, users)])
+        x, state = self.connector, dict(state or {})
+        users = x.account_ids(state.get("users"))
+        own = users[x.config.account.lower()]
+        if "since_id" in state or "token" in state:
+            state = {self.group: {own: _entry(state)}}
+        self.first_poll = "mark" not in (state.get(self.group) or {}).get(own, {})
+        self.timelines = [
+            Timeline(x, str(own), f"/2/users/{own}/mentions", {}, "pagination_token", ("mention", "@" + x.config.account))
+        ]
+        yield from super().read({**state, "users": users})
+
+    def notices(self) -> list[str]:
+        out = super().notices()
+        if self.first_poll and self.read_count >= 800:
+            out.insert(-1, "x: the mentions timeline only reaches the 800 most recent mentions; older ones were not read")
+        return out
 
 
 class SearchStream(_XStream):
+    """GET /2/tweets/search/recent, one listing per query (keywords and hashtags in chunks)."""
+
     name = "search"
+    group = "queries"
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        posts, users = self.x.usage.posts, self.x.usage.users
-        saved: dict[str, Any] = dict((state or {}).get("queries") or {})
-        notices: list[str] = []
-        for query in search_queries(self.x.config.keywords, self.x.config.hashtags):
-            fallback = ("keyword", self.x.config.keywords[0] if self.x.config.keywords else query)
-            poll = _Poll(self.x, "/2/tweets/search/recent", {"query": query}, "next_token", fallback)
-            for records, query_state in poll.read(saved.get(query) or {}):
-                saved[query] = query_state
-                yield Batch(records, {"queries": dict(saved)})
-            notices.extend(poll.notices)
-            left = self.x.budget_left()
-            if left is not None and left <= 0:
-                break
-        yield Batch([], notices=[*notices, self.cost_notice(posts, users)])
+        x, state = self.connector, dict(state or {})
+        queries = search_queries(x.config.keywords, x.config.hashtags)
+        if queries:  # the brand's ids classify replies and quotes
+            state["users"] = x.account_ids(state.get("users"))
+        state[self.group] = {q: _entry(e) for q, e in (state.get(self.group) or {}).items()}
+        self.timelines = [
+            Timeline(x, q, "/2/tweets/search/recent", {"query": q}, "next_token", ("keyword", next(iter(x.config.keywords), q)))
+            for q in queries
+        ]
+        yield from super().read(state)
+
+
+class XConnector(RestConnector):
+    name = "x"
+    title = "X (Twitter)"
+    kind = "social"
+    config_model = XConfig
+    description = "Mentions of the brand account and a 7-day keyword search on X (paid API; reads are counted)."
+    default_base_url = "https://api.x.com"
+    client_options = {"default_retry_after": 1.0}
+    stream_classes = [MentionsStream, SearchStream]
+
+    config: XConfig
+
+    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
+        super().__init__(config, runtime)
+        self.usage = Usage()
+        self._ids: dict[str, str | None] | None = None
+
+    def authenticator(self) -> BearerToken:
+        token = BearerToken(self.config.bearer_token)
+        token.hint = "check bearer_token (KPISYNC_X_BEARER_TOKEN): the app's Bearer token from the X Developer Console"
+        return token
+
+    def rate_policy(self) -> PerEndpoint:
+        return PerEndpoint()
+
+    def get(self, path: str, params: dict[str, Any]) -> HttpResponse:
+        """GET with X's access errors turned into one clear line; 400s are returned to the caller."""
+        response = self.http.get(path, params, tolerate=(400, 402, 403))
+        body = response.data if isinstance(response.data, dict) else {}
+        if response.status == 403:
+            reason = str(body.get("reason") or "")
+            detail = " ".join(str(body.get(k) or "") for k in ("title", "detail")).strip()
+            if reason in ("client-not-enrolled", "user-not-enrolled") or "Project" in detail:
+                raise AuthError(
+                    f"x: this X app has no paid API access (HTTP 403 {reason or 'Client Forbidden'}) — attach it "
+                    "to a Project with pay-per-use credits or a paid plan in the X Developer Console"
+                )
+            raise AuthError(f"x: access refused (HTTP 403: {detail or 'Forbidden'}) — {self.http.auth_hint}")
+        if response.status == 402:
+            raise AuthError("x: the X account has no API credits left (HTTP 402) — top up in the X Developer Console")
+        if response.status == 200:
+            self.usage.add(body, users_endpoint=path.startswith("/2/users/by"))
+        return response
+
+    def check(self) -> None:
+        """Prove the token and paid access without a billed read: X bills each post and user a
+        response *returns* (x-api/getting-started/pricing), and no post is newer than a since_id
+        of this very instant. Looking the account up here would cost a user read every run."""
+        now = (int(time.time() * 1000) - TWEPOCH_MS) << 22
+        self.get("/2/tweets/search/recent", {"query": "@" + self.config.account, "max_results": 10, "since_id": str(now)})
+
+    def account_ids(self, saved: Any) -> dict[str, str | None]:
+        """Lower-case brand usernames → user ids: a stream state's, when it names exactly the
+        configured accounts; else looked up (GET /2/users/by, one billed user read each), so a
+        changed `account` or `other_accounts` is looked up again."""
+        names = [self.config.account, *self.config.other_accounts]
+        wanted = sorted({n.lower() for n in names})
+        if self._ids is None and isinstance(saved, dict) and sorted(saved) == wanted:
+            self._ids = saved
+        if self._ids is None:
+            response = self.get("/2/users/by", {"usernames": ",".join(names), "user.fields": "username"})
+            users = response.data.get("data") if response.status == 200 and isinstance(response.data, dict) else None
+            found = {str(u.get("username", "")).lower(): str(u["id"]) for u in users or []}
+            if self.config.account.lower() not in found:
+                raise ConfigError(f"x: account '{self.config.account}' was not found on X (setting 'account')")
+            self._ids = {n: found.get(n) for n in wanted}
+        return self._ids
+
+    def brand(self, ids: dict[str, str | None]) -> mapping.Brand:
+        return mapping.Brand(
+            own_ids=frozenset(i for i in ids.values() if i),
+            own_usernames=frozenset(ids),
+            account=self.config.account,
+            keywords=tuple(self.config.keywords),
+            hashtags=tuple(t.lower() for t in self.config.hashtags),
+        )

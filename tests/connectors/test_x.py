@@ -30,7 +30,7 @@ from kpisync.fixtures.social_testing import (
 from kpisync.fixtures.social_testing import X_OWN as OWN
 from kpisync.fixtures.social_testing import x_expected as expected
 from kpisync.fixtures.social_world import contains_term, generate_social_world
-from kpisync.fixtures.x_sim import XSimulator, tweet_id
+from kpisync.fixtures.x_sim import XSimulator, tweet_id, user_id
 
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid"
 
@@ -171,3 +171,57 @@ def test_a_run_stopped_mid_poll_resumes_from_its_next_token(store: Store) -> Non
         assert sync(connector, store, "x", observer=StopAfter(connector, 1)).status == "interrupted"
         assert sync(make(sim), store, "x").status == "success"
     assert_rows_match(rows(store, "x"), expected(world().end))
+
+
+def user_id_of(handle: str) -> str:
+    return user_id(next(a for a in world().authors["x"] if a.handle == handle))
+
+
+def test_repeat_runs_and_the_credential_check_look_the_account_up_only_when_it_changes(store: Store) -> None:
+    """The brand's user id is kept in the stream state: after the first run, `check` and a run
+    with nothing new bill nothing at all; a changed account setting is looked up again."""
+    other = world().authors["x"][1].handle  # another X user, made the brand below
+    with sim_for(midpoint()) as sim:
+        sync(make(sim), store, "x")
+        assert sim.request_count(r"/2/users/by") == 1
+        sim.clear_log()
+        billed = (sim.post_reads, sim.user_reads)
+        make(sim).check()
+        idle = sync(make(sim), store, "x")
+        assert idle.rows_written == 0 and sim.request_count(r"/2/users/by") == 0
+        assert (sim.post_reads, sim.user_reads) == billed and sim.request_count() == 1 + 2
+        sync(make(sim, account="nimbushq"), store, "x")  # usernames are case-insensitive
+        assert sim.request_count(r"/2/users/by") == 0
+
+        sim.clear_log()  # one more brand account: looked up, the brand's timeline goes on
+        sync(make(sim, other_accounts=[other]), store, "x")
+        assert sim.request_count(r"/2/users/by") == 1
+        assert [r.query.get("since_id") is not None for r in sim.request_log() if "/mentions" in r.path] == [True]
+
+        sim.clear_log()  # another brand account altogether: its own mentions, read from the start
+        sync(make(sim, account=other), store, "x")
+        assert sim.request_count(r"/2/users/by") == 1
+        mentions = [r for r in sim.request_log() if "/mentions" in r.path]
+        assert mentions and all(r.path.endswith(f"/{user_id_of(other)}/mentions") for r in mentions)
+        assert "since_id" not in mentions[0].query
+    state = store.get_state("x", "mentions")
+    assert state is not None and set(state["feeds"]) == {user_id_of("NimbusHQ"), user_id_of(other)}
+
+
+def test_a_state_saved_before_the_sdk_fan_out_is_continued_not_read_again(store: Store) -> None:
+    """Stores synced by earlier versions keep {"since_id"} / {"queries": {q: {"since_id"}}}: the
+    next run polls on from there (billed reads!), it does not read everything again."""
+    with sim_for(midpoint()) as sim:
+        assert sync(make(sim), store, "x").status == "success"
+        got = len(rows(store, "x"))
+        mentions, search = store.get_state("x", "mentions"), store.get_state("x", "search")
+        assert mentions is not None and search is not None
+        store.write_batch("x", "mentions", [], {"since_id": next(iter(mentions["feeds"].values()))["mark"]})
+        store.write_batch("x", "search", [], {"queries": {q: {"since_id": e["mark"]} for q, e in search["queries"].items()}})
+        sim.clock.set(midpoint() + timedelta(days=3))
+        sim.clear_log()
+        run = sync(make(sim), store, "x")
+        assert sim.request_count(r"/mentions") == 1 and sim.request_count(r"/search/recent") == 1
+    later = expected(midpoint() + timedelta(days=3), windows=(midpoint(),))
+    assert run.rows_written == len(later) - got == 80
+    assert_rows_match(rows(store, "x"), later)
