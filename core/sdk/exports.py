@@ -132,7 +132,8 @@ class TimeExport(Cursor):
                 raise ApiError(f"{name}: {path} answered without {self.end_field}")
             end = int(end) if self.fmt == "unix" else end
             yield page.items, {self.state_key: end}, page
-            if dig(page.response.data, self.stop_field) if self.stop_field else len(page.items) < per_page:
+            last = dig(page.response.data, self.stop_field) if self.stop_field else len(page.items) < per_page
+            if last:
                 return
             if _instant(end) <= _instant(start):
                 # More than a page of items share one second: the export cannot move on.
