@@ -12,11 +12,11 @@ helper names the secret values it sends, so they are redacted from errors and lo
     OAuth2ClientCredentials(token_url, client_id, client_secret) # token issued, cached, refreshed
 
 Token-based helpers fetch a token on first use, keep it in a `TokenCache` (in memory for the
-process, a 0600 file or the OS keyring between runs) and, when the API answers 401 to a token that came from
-the cache or has just expired, fetch a fresh one and send the request once more. A login that
-also issues a refresh token (a session login: atproto's createSession, help desks' session
-APIs) overrides `TokenLogin.refresh`: an expired or refused token is then refreshed, and only a
-refused refresh logs in again.
+process, a 0600 file or the OS keyring between runs) and, when the API answers 401 to a token
+that came from the cache or has just expired, fetch a fresh one and send the request once more.
+A login that also issues a refresh token (a session login: atproto's createSession, help desks'
+session APIs) overrides `TokenLogin.refresh`: an expired or refused token is then refreshed,
+and only a refused refresh logs in again.
 """
 
 from __future__ import annotations
@@ -410,7 +410,7 @@ class TokenLogin(Auth):
 
     def _retry_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
         """A token the API no longer accepts (revoked, or expired early; see `refused`): renew
-        it once and resend. A fresh token refused again is a real credentials problem for HttpClient."""
+        it once and resend. A fresh token refused again is a credentials problem for HttpClient."""
         if getattr(response.request, "_kpisync_retried", False) or not self.refused(response):
             return response
         self.token(renew=True)
