@@ -17,11 +17,13 @@ from .auth import (
     BasicAuth,
     BearerToken,
     FileTokenCache,
+    KeyringTokenCache,
     NoAuth,
     OAuth2ClientCredentials,
     Token,
     TokenCache,
     TokenLogin,
+    saved_tokens,
 )
 from .exports import CursorExport, TimeExport
 from .fanout import FanOut, FanOutStream, FeedPage, Listing
@@ -58,4 +60,6 @@ __all__ = [
     "Change", "Gone", "Snapshot", "SnapshotStream", "fingerprint",
     # several newest-first listings per stream, each with its own cursor (fanout.py)
     "FanOut", "FanOutStream", "FeedPage", "Listing",
+    # where a session login keeps its tokens: OS keyring or a 0600 file (auth.py)
+    "KeyringTokenCache", "saved_tokens",
 ]  # fmt: skip
