@@ -48,8 +48,6 @@ class XHarness(Harness):
     source = "x"
     connector_class = XConnector
     time_scale = 1000.0
-    # `mentions` looks the brand account's id up once per run (GET /2/users/by, one billed user read).
-    noop_requests = {"mentions": 2}
 
     def world(self) -> Scene:
         world = generate_social_world(seed=41, start=START, end=START + timedelta(days=16), platforms=("x",))
