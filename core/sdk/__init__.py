@@ -2,8 +2,9 @@
 
 Everything a typical REST help-desk connector needs, drawn from the Zendesk and Freshdesk
 connectors: paginators (`paginate`), incremental cursors (`incremental`), bulk export cursors
-(`exports`), authentication (`auth`), rate-limit policies (`rate`), mapping helpers (`mapping`)
-and `RestStream` / `RestConnector` (`stream`) that compose them. docs/writing-a-connector.md
+(`exports`), GraphQL connections and query costs (`graphql`), authentication (`auth`),
+rate-limit policies (`rate`), mapping helpers (`mapping`) and `RestStream` / `RestConnector`
+(`stream`) that compose them. docs/writing-a-connector.md
 walks through a connector from `kpisync new-connector` to a working pull; `kpisync.testing` is
 the conformance suite every connector runs.
 """
@@ -27,6 +28,7 @@ from .auth import (
 )
 from .exports import CursorExport, TimeExport
 from .fanout import FanOut, FanOutStream, FeedPage, Listing
+from .graphql import Connection, ConnectionSince, GraphQL, GraphQLError, GraphQLStream, QueryTooCostly
 from .incremental import Cursor, SinceId, StartTime, UpdatedSince, render
 from .mapping import EnumMap, full_name, ident, utc, without
 from .paginate import (
@@ -45,7 +47,7 @@ from .paginate import (
     link_url,
     records_at,
 )
-from .rate import CreditBudget, HeaderBudget, MinInterval, Policies, RatePolicy, RetryAfterPause
+from .rate import CostBucket, CreditBudget, HeaderBudget, MinInterval, Policies, RatePolicy, RetryAfterPause
 from .snapshot import Change, Gone, Snapshot, SnapshotStream, fingerprint
 from .stream import RestConnector, RestStream, api_client
 
@@ -62,4 +64,6 @@ __all__ = [
     "FanOut", "FanOutStream", "FeedPage", "Listing",
     # where a session login keeps its tokens: OS keyring or a 0600 file (auth.py)
     "KeyringTokenCache", "saved_tokens",
+    # GraphQL: POSTed queries, Relay connections, calculated query costs (graphql.py, rate.CostBucket)
+    "Connection", "ConnectionSince", "CostBucket", "GraphQL", "GraphQLError", "GraphQLStream", "QueryTooCostly",
 ]  # fmt: skip

@@ -9,6 +9,8 @@
     RetryAfterPause("X-RateLimit-Retry-After")   # a vendor-named Retry-After: pause *every* request
     CreditBudget(remaining="X-RateLimit-Remaining", cost="X-RateLimit-Used-CurrentRequest")
         # cost buckets: calls cost different credits; wait when the next would not fit
+    CostBucket()                                  # GraphQL query cost: a points bucket restored at a
+        # steady rate, reported in each body (Shopify's extensions.cost.throttleStatus; graphql.py feeds it)
     Policies(a, b)                                # several at once: the longest wait wins
 """
 
@@ -22,9 +24,10 @@ from email.utils import parsedate_to_datetime
 import requests
 
 from ..httpclient import HeaderBudget, MinInterval, Policies, RatePolicy, Runtime
+from .paginate import dig
 from ..timeutil import utcnow
 
-__all__ = ["CreditBudget", "HeaderBudget", "MinInterval", "Policies", "RatePolicy", "RetryAfterPause", "seconds_from"]
+__all__ = ["CostBucket", "CreditBudget", "HeaderBudget", "MinInterval", "Policies", "RatePolicy", "RetryAfterPause", "seconds_from"]
 
 
 def seconds_from(value: str | None) -> float | None:
@@ -124,6 +127,63 @@ class CreditBudget(RatePolicy):
                 # send (not by this answer) keeps the estimate from drifting later every window.
                 self.window_start = self._sending_at if self._sending_at is not None else runtime.now()
             self.remaining = remaining
+
+
+class CostBucket(RatePolicy):
+    """A points bucket reported in the response *body*: GraphQL calculated query costs.
+
+    Each query costs points from a bucket of `maximum` that refills at `restore` points a
+    second; every answer says how many are left. Before the next query, wait until the largest
+    cost requested so far fits again (Shopify: `extensions.cost {requestedQueryCost,
+    throttleStatus {currentlyAvailable, maximumAvailable, restoreRate}}`, the defaults below;
+    other APIs name the same numbers elsewhere — pass their paths). The body is not in
+    `observe`'s reach without parsing it twice, so the GraphQL client (graphql.py) hands each
+    parsed body to `learn`.
+    """
+
+    def __init__(
+        self,
+        status: str = "extensions.cost.throttleStatus",
+        available: str = "currentlyAvailable",
+        maximum: str = "maximumAvailable",
+        restore: str = "restoreRate",
+        requested: str = "extensions.cost.requestedQueryCost",
+        name: str = "GraphQL query cost budget",
+    ) -> None:
+        self.paths = (status, available, maximum, restore, requested)
+        self.name = name
+        self.available: float | None = None
+        self.maximum = self.restore = self.need = self.at = 0.0
+
+    def learn(self, body: object, runtime: Runtime) -> None:
+        """Take the bucket's level from a parsed answer (throttled ones included)."""
+        status, available, maximum, restore, requested = self.paths
+        found = dig(body, status)
+        if not isinstance(found, dict):
+            return
+        try:
+            self.available = float(found[available])
+            self.maximum = float(found.get(maximum) or self.available)
+            self.restore = float(found.get(restore) or 0)
+            self.need = max(self.need, float(dig(body, requested) or 0))
+        except (KeyError, TypeError, ValueError):
+            return
+        self.at = runtime.now()
+
+    def shortfall(self, body: object, runtime: Runtime) -> float:
+        """Seconds until a throttled query's requested cost is available again (at least 0.1)."""
+        try:
+            self.need = max(self.need, float(dig(body, self.paths[4]) or 0))
+        except (TypeError, ValueError):
+            pass
+        return max(self.wait_before("", runtime)[0], 0.1)
+
+    def wait_before(self, url: str, runtime: Runtime) -> tuple[float, str]:
+        if self.available is None or self.restore <= 0:
+            return 0.0, ""
+        now = min(self.maximum, self.available + (runtime.now() - self.at) * self.restore)
+        missing = min(self.need, self.maximum) - now
+        return (missing / self.restore, self.name) if missing > 0 else (0.0, "")
 
 
 def _number(value: str | None) -> float | None:
