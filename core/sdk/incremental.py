@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..timeutil import iso, to_utc
-from .paginate import Dedupe, Page, Request, TimeWindows, dig
+from .paginate import Dedupe, Page, PageCapReached, Request, TimeWindows, dig
 
 if TYPE_CHECKING:
     from .stream import RestStream
@@ -61,7 +61,10 @@ class UpdatedSince(Cursor):
     or whose clocks skew, and drops what it already delivered: items older than that time, and
     items *at* that second whose ids are in the state's `seen` list (same-second dedupe). A
     page-numbered list that changes while it is read never skips an item this way, and never
-    meets a page cap; only when a whole page shares one second does it page on within it.
+    meets a page cap; only when a whole page shares one second does it page on within it. If
+    more items share one second than the cap lets through, the `PageCapReached` of the
+    paginator (`max_pages`) or of the stream's `fetch` (an API that answers the page past its
+    cap with an error) is raised again naming the second and how many pages share it.
 
     `ordered=False`: the list is read whole from `since - lookback`; the state moves to the
     newest time seen only after its last page (an unordered list has no safe point before).
@@ -96,20 +99,34 @@ class UpdatedSince(Cursor):
         seen = {str(i) for i in (state or {}).get("seen", [])}
         paginator, base = stream.paginator, stream.request_params()
         request: Request | None = paginator.first(stream.path, self._filter(base, since, self.overlap))
+        pages = 0  # pages read since the last restart at page 1 (paging on: all at `since`)
         while request is not None:
-            page = stream.fetch(request)
-            items = page.items
+            try:
+                page = stream.fetch(request)
+                pages, items = pages + 1, page.items
+                ok = page.response.status < 400
+                following = paginator.next_request(page.response, items, request) if ok else None
+            except PageCapReached as cap:
+                raise self._capped(stream, since, pages, cap) from cap
             fresh = [i for i in items if not self._already(i, since, seen)]
             newest = max((s for s in map(self.stamp, items) if s is not None), default=since)
-            following = paginator.next_request(page.response, items, request) if page.response.status < 400 else None
             if newest is not None and (since is None or newest > since):  # move the filter up, restart
-                since = newest
+                since, pages = newest, 0
                 seen = {str(dig(i, self.key)) for i in items if self.stamp(i) == newest}
                 request = paginator.first(stream.path, self._filter(base, since, self.overlap)) if following else None
             else:  # a whole page at one second: page on within it
                 seen.update(str(dig(i, self.key)) for i in items if self.stamp(i) == since)
                 request = following
             yield fresh, ({"since": iso(since), "seen": sorted(seen)} if since else None), page
+
+    def _capped(self, stream: RestStream, since: datetime | None, pages: int, cap: PageCapReached) -> PageCapReached:
+        """The cap met while paging within one second: no filter value can get past it."""
+        at = iso(since) if since else "one time"
+        return PageCapReached(
+            f"{stream.connector.name}: more than {pages} pages of {stream.name} share {self.field} {at}; "
+            f"the ones beyond cannot be read through this API ({cap})",
+            status=cap.status,
+        )
 
     def _filter(self, base: dict[str, Any], since: datetime | None, back: timedelta) -> dict[str, Any]:
         return base if since is None else {**base, self.param: render(since - back, self.fmt)}
