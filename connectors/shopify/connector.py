@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import requests
 from pydantic import Field, SecretStr, model_validator
@@ -25,6 +25,7 @@ from kpisync.core.sdk import (
     RestConnector, RestStream,
 )  # fmt: skip
 from kpisync.core.sdk.incremental import State, Step
+from kpisync.core.sdk.paginate import Request
 from kpisync.core.timeutil import iso, to_utc, utcnow
 
 from . import mapping
@@ -80,10 +81,13 @@ class ShopifyConnector(RestConnector):
 
     config: ShopifyConfig
 
-    def api_base_url(self) -> str:
+    @cached_property
+    def shop_url(self) -> str:
         shop = (self.config.shop or "").removesuffix("/")
         host = shop if "." in shop else f"{shop}.myshopify.com"
-        self.shop_url = (self.config.base_url or f"https://{host}").rstrip("/")
+        return (self.config.base_url or f"https://{host}").rstrip("/")
+
+    def api_base_url(self) -> str:
         return f"{self.shop_url}/admin/api/{self.config.api_version}"
 
     def authenticator(self) -> Auth:
@@ -180,15 +184,13 @@ class Orders(RestStream):
 
     name = "orders"
     connector: ShopifyConnector
-    to_order: ClassVar[Any]
 
     def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
         self.lacks = self.connector.lacks_all_orders() if state is None else False
         self.newest: datetime | None = None
         yield from super().read(state)
 
-    def map(self, item: dict[str, Any]) -> Order:
-        order: Order = type(self).to_order(item)
+    def seen(self, order: Order) -> Order:
         if order.updated_at is not None and (self.newest is None or order.updated_at > self.newest):
             self.newest = order.updated_at
         return order
@@ -207,11 +209,13 @@ class GraphQLOrders(Orders, GraphQLStream):
     query = ORDERS_QUERY
     records_path = "orders.nodes"
     cursor = ConnectionSince("query", "updatedAt", template="updated_at:>='{since}'", state_key="updated_at")
-    to_order = staticmethod(mapping.graphql_order)
 
     def __init__(self, connector: ShopifyConnector) -> None:
         super().__init__(connector)
         self.paginator = Connection("orders", size=min(connector.config.page_size, (MAX_QUERY_COST - 2) // NODE_COST))
+
+    def map(self, node: dict[str, Any]) -> Order:
+        return self.seen(mapping.graphql_order(node))
 
 
 class CompletePasses(Cursor):
@@ -227,7 +231,7 @@ class CompletePasses(Cursor):
         if since is not None:
             params["updated_at_min"] = iso(since)
         started = runtime.now()
-        request = stream.paginator.first(stream.path, params)
+        request: Request | None = stream.paginator.first(stream.path, params)
         while request is not None:
             page = stream.fetch(request)
             for stamp in (to_utc(item.get("updated_at")) for item in page.items):
@@ -246,7 +250,9 @@ class RestOrders(Orders):
     records_path = "orders"
     paginator = LinkHeader()
     cursor = CompletePasses()
-    to_order = staticmethod(mapping.rest_order)
 
     def request_params(self) -> dict[str, Any]:
         return {"status": "any", "limit": min(self.connector.config.page_size, 250)}
+
+    def map(self, item: dict[str, Any]) -> Order:
+        return self.seen(mapping.rest_order(item))
