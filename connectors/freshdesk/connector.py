@@ -1,6 +1,7 @@
-"""Freshdesk (API v2): tickets by `updated_since`, conversations only for changed tickets.
+"""Freshdesk (API v2) on the connector SDK: tickets by `updated_since`, conversations only for
+changed tickets.
 
-Requests per sync ≈ ⌈T/100⌉ ticket pages (a few more: see the keyset note on TicketsStream)
+Requests per sync ≈ ⌈T/100⌉ ticket pages (a few more: see the keyset note on Tickets)
 + one conversations call per changed ticket + ⌈R/100⌉ ratings + ⌈E/100⌉ time entries + one
 request per small list. Endpoints, costs and plan limits are in README.md beside this file.
 """
@@ -10,25 +11,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, model_validator
 
-from kpisync.core.connector import Batch, Connector, ConnectorConfig, Stream
+from kpisync.core.connector import Batch, ConnectorConfig
 from kpisync.core.errors import ApiError, ConfigError
-from kpisync.core.httpclient import HttpClient, HttpResponse, Runtime, expect
-from kpisync.core.sdk import CreditBudget, link_url
+from kpisync.core.httpclient import HttpResponse, Runtime
 from kpisync.core.models import Record, StatusCategory
-from kpisync.core.timeutil import iso, to_utc
+from kpisync.core.sdk import (
+    BasicAuth, CreditBudget, LinkHeader, Page, PageCapReached, RestConnector, RestStream, UpdatedSince, records_at,
+)  # fmt: skip
+from kpisync.core.sdk.paginate import Params, Request
 
 from . import mapping
 
 API = "/api/v2"
-PER_PAGE = 100  # the documented maximum; larger values are a 400
-#: `updated_since` of a first sync without `start_date` (Freshdesk launched in 2010).
-EARLIEST = "2000-01-01T00:00:00Z"
-#: The 400 at the page cap: "You cannot access tickets beyond the 300th page. ..."
+TICKETS = f"{API}/tickets"
+#: [Pagination] every list pages by `Link: <…>; rel="next"`; `per_page` is at most 100 (more is a 400).
+LIST = LinkHeader()
+PER_PAGE = {"per_page": 100}
+#: [Tickets] the 400 past the cap: "You cannot access tickets beyond the 300th page. ..."
 PAGE_CAP = re.compile(r"beyond the \d+\w* page")
 
 
@@ -71,360 +75,13 @@ class FreshdeskConfig(ConnectorConfig):
 def _endpoint(url: str) -> str:
     """Endpoints with their own per-minute caps; everything else shares the account budget."""
     path = urlsplit(url).path.rstrip("/")
-    if path.endswith(f"{API}/tickets"):
+    if path.endswith(TICKETS):
         return "tickets"
-    if path.endswith(f"{API}/contacts"):
-        return "contacts"
-    return "other"
+    return "contacts" if path.endswith(f"{API}/contacts") else "other"
 
 
-def next_link(response: HttpResponse) -> str | None:
-    """The `rel="next"` URL of a Link header, or None on the last page."""
-    return link_url(response, "next")
-
-
-class FreshdeskConnector(Connector):
-    name = "freshdesk"
-    title = "Freshdesk"
-    kind = "helpdesk"
-    config_model = FreshdeskConfig
-    description = "Tickets, conversations, status from stats, contacts, CSAT and time entries via API v2."
-
-    config: FreshdeskConfig
-
-    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
-        super().__init__(config, runtime)
-        assert isinstance(config, FreshdeskConfig)
-        self.base_url = config.url()
-        self.http = HttpClient(
-            self.base_url,
-            runtime,
-            name="freshdesk",
-            basic_auth=(config.api_key.get_secret_value(), "X"),
-            secrets=config.secret_values(),
-            # Credits per minute from X-RateLimit-Remaining, each call's cost from
-            # X-RateLimit-Used-CurrentRequest (1, plus 2 per include); list caps learnt from 429s.
-            rate_policy=CreditBudget(
-                remaining="X-RateLimit-Remaining", cost="X-RateLimit-Used-CurrentRequest", endpoint=_endpoint
-            ),
-            auth_hint="check api_key (KPISYNC_FRESHDESK_API_KEY: Profile settings → Your API Key) and domain",
-            max_attempts=10,
-        )
-        self._agents: frozenset[str] | None = None
-        self._labels: mapping.Labels | None = None
-
-    def check(self) -> None:
-        data = self.http.get(f"{API}/agents/me").data
-        if not isinstance(data, dict) or data.get("id") is None:
-            raise ConfigError("freshdesk: GET /api/v2/agents/me did not name an agent — check the domain")
-
-    def streams(self) -> list[Stream]:
-        return [
-            AgentsStream(self),
-            ContactsStream(self),
-            GroupsStream(self),
-            CompaniesStream(self),
-            BusinessHoursStream(self),
-            SlaPoliciesStream(self),
-            TicketsStream(self),
-            TicketsStream(self, "spam"),
-            TicketsStream(self, "deleted"),
-            RatingsStream(self),
-            TimeEntriesStream(self),
-        ]
-
-    def close(self) -> None:
-        self.http.close()
-
-    # -- shared, read once per run ------------------------------------------------------------
-    def pages(self, path: str, params: dict[str, Any] | None = None, tolerate: tuple[int, ...] = ()) -> Iterator[HttpResponse]:
-        """Responses of a page/per_page list, following `Link: <…>; rel="next"`."""
-        url: str | None = path
-        query: dict[str, Any] | None = {"per_page": PER_PAGE, **(params or {})}
-        while url:
-            response = self.http.get(url, query, tolerate=tolerate)
-            yield response
-            if response.status >= 400:
-                return
-            url, query = next_link(response), None
-
-    def agent_ids(self) -> frozenset[str]:
-        """Ids of agents (message roles); the agents stream fills this, else one list read."""
-        if self._agents is None:
-            ids: set[str] = set()
-            for response in self.pages(f"{API}/agents"):
-                ids.update(str(a["id"]) for a in expect_list(response, f"GET {API}/agents"))
-            self._agents = frozenset(ids)
-        return self._agents
-
-    def labels(self) -> mapping.Labels:
-        """Status and source labels (custom statuses included), one request per run."""
-        if self._labels is None:
-            fields = expect_list(self.http.get(f"{API}/ticket_fields"), f"GET {API}/ticket_fields")
-            self._labels = mapping.Labels(fields, self.config.status_categories)
-        return self._labels
-
-    def start(self) -> str:
-        return iso(self.config.start_date) if self.config.start_date else EARLIEST  # type: ignore[return-value]
-
-
-def expect_list(response: HttpResponse, what: str) -> list[dict[str, Any]]:
-    """Freshdesk lists are bare JSON arrays."""
-    if not isinstance(response.data, list):
-        return expect({"items": response.data}, "items", list, what)  # raises MalformedPayload
-    return response.data
-
-
-class _FreshdeskStream(Stream):
-    def __init__(self, connector: FreshdeskConnector) -> None:
-        self.fd = connector
-        self.http = connector.http
-
-
-class _SmallList(_FreshdeskStream):
-    """A small list read whole on every run (agents, groups, companies...): upserts of unchanged
-    rows write nothing, so a quiet sync costs one request and no writes."""
-
-    path: str
-    optional = False  # plan- or permission-gated: a 403/404 is a notice, not a failure
-
-    def map(self, item: dict[str, Any]) -> Record:
-        raise NotImplementedError
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        tolerate = (403, 404) if self.optional else ()
-        for response in self.fd.pages(self.path, tolerate=tolerate):
-            if response.status in (403, 404):
-                yield Batch([], notices=[f"{self.name}: not available to this API key or plan (HTTP {response.status})"])
-                return
-            yield Batch([self.map(item) for item in expect_list(response, f"GET {self.path}")])
-
-
-class AgentsStream(_SmallList):
-    name = "agents"
-    path = f"{API}/agents"
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        ids: set[str] = set()
-        for batch in super().read(state):
-            ids.update(r.external_id for r in batch.records)
-            yield batch
-        self.fd._agents = frozenset(ids)
-
-    def map(self, item: dict[str, Any]) -> Record:
-        return mapping.agent(item)
-
-
-class GroupsStream(_SmallList):
-    name = "groups"
-    path = f"{API}/groups"
-
-    def map(self, item: dict[str, Any]) -> Record:
-        return mapping.group(item)
-
-
-class CompaniesStream(_SmallList):
-    name = "companies"
-    path = f"{API}/companies"
-
-    def map(self, item: dict[str, Any]) -> Record:
-        return mapping.company(item)
-
-
-class BusinessHoursStream(_SmallList):
-    name = "business_hours"
-    path = f"{API}/business_hours"
-    optional = True
-
-    def map(self, item: dict[str, Any]) -> Record:
-        return mapping.schedule(item)
-
-
-class SlaPoliciesStream(_SmallList):
-    name = "sla_policies"
-    path = f"{API}/sla_policies"
-    optional = True
-
-    def map(self, item: dict[str, Any]) -> Record:
-        return mapping.sla_policy(item)
-
-
-class _WindowedList(_FreshdeskStream):
-    """An unordered list filtered by a time (`_updated_since`, `created_since`,
-    `executed_after`): the window is re-read whole and the state moves only after its last
-    page, to the newest time seen minus a lookback for edits the filter cannot see."""
-
-    path: str
-    param: str
-    stamp_key: str
-    lookback = timedelta(0)
-
-    def map(self, items: list[dict[str, Any]]) -> list[Record]:
-        raise NotImplementedError
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        newest = state.get("since") if state else None
-        since = iso(to_utc(newest) - self.lookback) if newest else self.first_since()
-        params = {self.param: since} if since else {}
-        responses = self.fd.pages(self.path, params, tolerate=(403,))
-        for response in responses:
-            if response.status == 403:
-                yield Batch([], notices=[self.forbidden_notice(response)])
-                return
-            items = expect_list(response, f"GET {self.path}")
-            for item in items:
-                stamp = mapping.stamp(item.get(self.stamp_key))
-                if stamp and (newest is None or stamp > newest):
-                    newest = stamp
-            last = next_link(response) is None
-            yield Batch(self.map(items), {"since": newest} if last and newest else None)
-
-    def first_since(self) -> str | None:
-        return iso(self.fd.config.start_date) if self.fd.config.start_date else None
-
-    def forbidden_notice(self, response: HttpResponse) -> str:
-        raise ApiError(f"freshdesk: GET {self.path} was refused (HTTP 403): {_error_text(response)}", status=403)
-
-
-class ContactsStream(_WindowedList):
-    name = "contacts"
-    path = f"{API}/contacts"
-    param = "_updated_since"
-    stamp_key = "updated_at"
-
-    def map(self, items: list[dict[str, Any]]) -> list[Record]:
-        return [mapping.contact(item) for item in items]
-
-
-class RatingsStream(_WindowedList):
-    """CSAT from the account-wide list (never per ticket). `created_since` cannot see edits, so
-    the last `ratings_lookback_days` are read again; plans without surveys answer 403."""
-
-    name = "satisfaction_ratings"
-    path = f"{API}/surveys/satisfaction_ratings"
-    param = "created_since"
-    stamp_key = "created_at"
-
-    def __init__(self, connector: FreshdeskConnector) -> None:
-        super().__init__(connector)
-        self.lookback = timedelta(days=connector.config.ratings_lookback_days)
-
-    def map(self, items: list[dict[str, Any]]) -> list[Record]:
-        return [r for r in (mapping.rating(item) for item in items) if r is not None]
-
-    def forbidden_notice(self, response: HttpResponse) -> str:
-        return f"satisfaction ratings skipped: surveys are not available on this Freshdesk plan or to this API key ({_error_text(response)})"
-
-
-class TimeEntriesStream(_WindowedList):
-    name = "time_entries"
-    path = f"{API}/time_entries"
-    param = "executed_after"
-    stamp_key = "executed_at"
-
-    def __init__(self, connector: FreshdeskConnector) -> None:
-        super().__init__(connector)
-        self.lookback = timedelta(days=connector.config.time_entries_lookback_days)
-
-    def map(self, items: list[dict[str, Any]]) -> list[Record]:
-        return [mapping.time_entry(item) for item in items]
-
-    def forbidden_notice(self, response: HttpResponse) -> str:
-        return f"time entries skipped: time tracking is not available on this Freshdesk plan or to this API key ({_error_text(response)})"
-
-
-class TicketsStream(_FreshdeskStream):
-    """Tickets ordered by `updated_at`, read as a keyset: every request asks for page 1 of
-    `updated_since` = the newest `updated_at` seen, and drops the tickets already seen at that
-    second (the filter is inclusive). Why not page=2, 3…: offset pages of a list that changes
-    while we read skip a ticket whenever an earlier one moves to the end, and the list stops
-    at page 300 (HTTP 400 "You cannot access tickets beyond the 300th page"). The keyset costs
-    about one re-read ticket per page and never meets the cap, so accounts of any size sync
-    exactly; only when more than 300×100 tickets share one second does it page on, and fail
-    clearly at the cap.
-
-    The main list holds conversations of each changed ticket in the same batch, so the
-    cursor never runs ahead of them. `filter=spam` and `filter=deleted` are separate streams
-    (they are left out of the main list); their tickets are only flagged, no conversations.
-    """
-
-    def __init__(self, connector: FreshdeskConnector, filter_: str | None = None) -> None:
-        super().__init__(connector)
-        self.filter = filter_
-        self.name = f"{filter_}_tickets" if filter_ else "tickets"  # type: ignore[misc]
-        config = connector.config
-        self.social = frozenset(config.social_sources)
-        self.includes = "stats,description" if config.store_bodies else "stats"
-
-    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        since = str(state["since"]) if state and state.get("since") else self.fd.start()
-        seen = {str(i) for i in (state or {}).get("seen", [])}
-        page = 1
-        labels = self.fd.labels()
-        while True:
-            params: dict[str, Any] = {
-                "updated_since": since, "order_by": "updated_at", "order_type": "asc",
-                "per_page": PER_PAGE, "page": page, "include": self.includes,
-            }  # fmt: skip
-            if self.filter:
-                params["filter"] = self.filter
-            response = self.http.get(f"{API}/tickets", params, tolerate=(400,))
-            if response.status == 400:
-                raise self._bad_request(response, since, page)
-            rows = expect_list(response, f"GET {API}/tickets")
-            fresh = [r for r in rows if not (mapping.stamp(r.get("updated_at")) == since and str(r["id"]) in seen)]
-            newest = max((mapping.stamp(r.get("updated_at")) or since for r in rows), default=since)
-            if newest > since:
-                since, page = newest, 1
-                seen = {str(r["id"]) for r in rows if mapping.stamp(r.get("updated_at")) == newest}
-            else:  # a whole page at one second: page on within it
-                seen.update(str(r["id"]) for r in rows)
-                page += 1
-            yield Batch(self._records(fresh, labels), {"since": since, "seen": sorted(seen)})
-            if not rows or next_link(response) is None:
-                return
-
-    def _records(self, tickets: list[dict[str, Any]], labels: mapping.Labels) -> list[Record]:
-        config = self.fd.config
-        records: list[Record] = []
-        for data in tickets:
-            ticket = mapping.ticket(data, labels, self.social, self.fd.base_url, config.store_bodies)
-            records.append(ticket)
-            if self.filter:
-                continue
-            records.extend(mapping.status_events(data, labels))
-            records.append(mapping.description(data, config.store_bodies, ticket.channel))
-            records.extend(self._conversations(data["id"], ticket.channel))
-        return records
-
-    def _conversations(self, ticket_id: Any, channel: str) -> list[Record]:
-        agents = self.fd.agent_ids()
-        config = self.fd.config
-        path = f"{API}/tickets/{ticket_id}/conversations"
-        messages: list[Record] = []
-        for response in self.fd.pages(path, tolerate=(404,)):
-            if response.status == 404:  # deleted or merged away since the list was read
-                return messages
-            for item in expect_list(response, f"GET {path}"):
-                messages.append(
-                    mapping.conversation(item, agents, config.store_bodies, config.count_public_notes_as_replies, channel)
-                )
-        return messages
-
-    def _bad_request(self, response: HttpResponse, since: str, page: int) -> ApiError:
-        text = _error_text(response)
-        if PAGE_CAP.search(text):
-            return ApiError(
-                f"freshdesk: more than {page - 1} pages of tickets share updated_at {since}; Freshdesk "
-                "lists at most 300 pages, so the tickets beyond cannot be read through this API",
-                status=400,
-            )
-        return ApiError(f"freshdesk: GET {API}/tickets was rejected (HTTP 400): {text}", status=400)
-
-
-def _error_text(response: HttpResponse) -> str:
-    """Freshdesk errors: {"description", "errors": [{"field", "message", "code"}]} or
-    {"code", "message"}."""
+def error_text(response: HttpResponse) -> str:
+    """Freshdesk errors: {"description", "errors": [{"field", "message", "code"}]} or {"code", "message"}."""
     data = response.data
     if isinstance(data, dict):
         errors = data.get("errors")
@@ -434,3 +91,240 @@ def _error_text(response: HttpResponse) -> str:
             return str(data.get("message"))
     return f"HTTP {response.status}"
 
+
+class _Stream(RestStream):
+    """A Freshdesk list: a bare JSON array, 100 a page, Link-header paging."""
+
+    connector: FreshdeskConnector
+    paginator = LIST
+    params = PER_PAGE
+
+
+class _SmallList(_Stream):
+    """Read whole on every run: upserts of unchanged rows write nothing, so a quiet sync costs
+    one request and no writes."""
+
+    def unavailable(self, status: int) -> str:
+        return f"{self.name}: not available to this API key or plan (HTTP {status})"
+
+
+class Agents(_SmallList):
+    name, path = "agents", f"{API}/agents"
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.agent(item)
+
+    def read(self, state: dict[str, Any] | None) -> Iterator[Batch]:
+        """Leaves the agent ids (message roles) on the connector: no second read for tickets."""
+        ids: set[str] = set()
+        for batch in super().read(state):
+            ids.update(r.external_id for r in batch.records)
+            yield batch
+        self.connector.agents = frozenset(ids)
+
+
+class Groups(_SmallList):
+    name, path = "groups", f"{API}/groups"
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.group(item)
+
+
+class Companies(_SmallList):
+    name, path = "companies", f"{API}/companies"
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.company(item)
+
+
+class BusinessHours(_SmallList):
+    name, path, optional = "business_hours", f"{API}/business_hours", True
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.schedule(item)
+
+
+class SlaPolicies(_SmallList):
+    name, path, optional = "sla_policies", f"{API}/sla_policies", True
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.sla_policy(item)
+
+
+class _Windowed(_Stream):
+    """An unordered list filtered by a time (`_updated_since`, `created_since`, `executed_after`):
+    re-read whole from the newest time seen minus a lookback (edits the filter cannot see); the
+    state moves only after the last page. A first sync without `start_date` sends no filter."""
+
+    optional = True  # a 403 is the notice `skipped`, or an error when that is empty
+    skipped: ClassVar[str] = ""
+
+    @property
+    def tolerate(self) -> tuple[int, ...]:
+        return (403,)
+
+    def pages(self, params: dict[str, Any]) -> Iterator[Page]:
+        for page in super().pages(params):
+            if page.response.status == 403:
+                self.refusal = error_text(page.response)
+                if not self.skipped:
+                    raise ApiError(f"freshdesk: GET {self.path} was refused (HTTP 403): {self.refusal}", status=403)
+            yield page
+
+    def unavailable(self, status: int) -> str:
+        return f"{self.skipped} ({self.refusal})"
+
+    @staticmethod
+    def window(param: str, field: str, lookback_days: int = 0) -> UpdatedSince:
+        return UpdatedSince(param, field, ordered=False, lookback=timedelta(days=lookback_days), earliest=None)
+
+
+class Contacts(_Windowed):
+    name, path = "contacts", f"{API}/contacts"
+    cursor = _Windowed.window("_updated_since", "updated_at")
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.contact(item)
+
+
+class Ratings(_Windowed):
+    """CSAT from the account-wide list (never per ticket). `created_since` cannot see edits, so
+    the last `ratings_lookback_days` are read again; plans without surveys answer 403."""
+
+    name, path = "satisfaction_ratings", f"{API}/surveys/satisfaction_ratings"
+    skipped = "satisfaction ratings skipped: surveys are not available on this Freshdesk plan or to this API key"
+
+    def __init__(self, connector: FreshdeskConnector) -> None:
+        super().__init__(connector)
+        self.cursor = self.window("created_since", "created_at", connector.config.ratings_lookback_days)
+
+    def map(self, item: dict[str, Any]) -> Record | None:
+        return mapping.rating(item)
+
+
+class TimeEntries(_Windowed):
+    name, path = "time_entries", f"{API}/time_entries"
+    skipped = "time entries skipped: time tracking is not available on this Freshdesk plan or to this API key"
+
+    def __init__(self, connector: FreshdeskConnector) -> None:
+        super().__init__(connector)
+        self.cursor = self.window("executed_after", "executed_at", connector.config.time_entries_lookback_days)
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.time_entry(item)
+
+
+class Tickets(_Stream):
+    """Tickets by `updated_at` as a keyset (the SDK's ordered `UpdatedSince`): every request is
+    page 1 of `updated_since` = the newest second seen, minus the ids already seen at it. Offset
+    pages of a changing list skip tickets, and the list stops at page 300 (a 400); the keyset
+    never gets there unless more than 300×100 tickets share one second (README: "Why the ticket
+    list is read as a keyset"). `updated_since` is always sent: without it, only 30 days.
+
+    Each changed ticket's conversations are read in `map`, into the same batch, so the cursor
+    never runs ahead of them. Spam and deleted tickets (`filter=`, left out of the main list)
+    are the two streams below: flagged only, no conversations.
+    """
+
+    name, path = "tickets", TICKETS
+    cursor = UpdatedSince("updated_since", "updated_at")
+    filter: ClassVar[str | None] = None
+
+    def request_params(self) -> Params:
+        config = self.connector.config
+        include = "stats,description" if config.store_bodies else "stats"
+        params = {"order_by": "updated_at", "order_type": "asc", **PER_PAGE, "page": 1, "include": include}
+        return {**params, "filter": self.filter} if self.filter else params
+
+    def prepare(self) -> None:
+        self.labels = self.connector.labels()
+        self.social = frozenset(self.connector.config.social_sources)
+
+    def fetch(self, request: Request) -> Page:
+        response = self.http.get(request[0], request[1], tolerate=(400,))
+        if response.status == 400:
+            text = error_text(response)
+            if PAGE_CAP.search(text):  # the cursor says which second holds more than the cap
+                raise PageCapReached(f"Freshdesk: {text}", status=400)
+            raise ApiError(f"freshdesk: GET {TICKETS} was rejected (HTTP 400): {text}", status=400)
+        return Page(response, records_at(response.data, "", f"GET {TICKETS}"))
+
+    def map(self, item: dict[str, Any]) -> list[Record]:
+        config = self.connector.config
+        ticket = mapping.ticket(item, self.labels, self.social, self.connector.base_url, config.store_bodies)
+        if self.filter:
+            return [ticket]
+        description = mapping.description(item, config.store_bodies, ticket.channel)
+        return [ticket, *mapping.status_events(item, self.labels), description, *self.conversations(item["id"], ticket.channel)]
+
+    def conversations(self, ticket_id: Any, channel: str) -> list[Record]:
+        """Replies and notes of one ticket; none when it went (deleted, merged) since listed."""
+        agents, config = self.connector.agent_ids(), self.connector.config
+        path = f"{TICKETS}/{ticket_id}/conversations"
+        return [
+            mapping.conversation(item, agents, config.store_bodies, config.count_public_notes_as_replies, channel)
+            for page in LIST.pages(self.http, path, PER_PAGE, tolerate=(404,))
+            for item in page.items
+        ]
+
+
+class SpamTickets(Tickets):
+    name, filter = "spam_tickets", "spam"
+
+
+class DeletedTickets(Tickets):
+    name, filter = "deleted_tickets", "deleted"
+
+
+class FreshdeskConnector(RestConnector):
+    name = "freshdesk"
+    title = "Freshdesk"
+    kind = "helpdesk"
+    config_model = FreshdeskConfig
+    description = "Tickets, conversations, status from stats, contacts, CSAT and time entries via API v2."
+    check_path = f"{API}/agents/me"
+    stream_classes = [
+        Agents, Contacts, Groups, Companies, BusinessHours, SlaPolicies, Tickets, SpamTickets, DeletedTickets,
+        Ratings, TimeEntries,
+    ]  # fmt: skip
+    client_options = {"max_attempts": 10}
+
+    config: FreshdeskConfig
+
+    def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
+        self.agents: frozenset[str] | None = None
+        self._labels: mapping.Labels | None = None
+        super().__init__(config, runtime)
+
+    def api_base_url(self) -> str:
+        return self.config.url()
+
+    def authenticator(self) -> BasicAuth:
+        auth = BasicAuth(self.config.api_key, "X")
+        auth.hint = "check api_key (KPISYNC_FRESHDESK_API_KEY: Profile settings → Your API Key) and domain"
+        return auth
+
+    def rate_policy(self) -> CreditBudget:
+        # Credits per minute from X-RateLimit-Remaining, each call's cost from
+        # X-RateLimit-Used-CurrentRequest (1, plus 2 per include); list caps learnt from 429s.
+        return CreditBudget(remaining="X-RateLimit-Remaining", cost="X-RateLimit-Used-CurrentRequest", endpoint=_endpoint)
+
+    def check(self) -> None:
+        data = self.http.get(self.check_path).data
+        if not isinstance(data, dict) or data.get("id") is None:
+            raise ConfigError("freshdesk: GET /api/v2/agents/me did not name an agent — check the domain")
+
+    def agent_ids(self) -> frozenset[str]:
+        """Ids of agents (message roles); the agents stream leaves them here, else one list read."""
+        if self.agents is None:
+            pages = LIST.pages(self.http, f"{API}/agents", PER_PAGE)
+            self.agents = frozenset(str(a["id"]) for page in pages for a in page.items)
+        return self.agents
+
+    def labels(self) -> mapping.Labels:
+        """Status and source labels (custom statuses included), one request per run."""
+        if self._labels is None:
+            path = f"{API}/ticket_fields"
+            fields = records_at(self.http.get(path).data, "", f"GET {path}")
+            self._labels = mapping.Labels(fields, self.config.status_categories)
+        return self._labels

@@ -26,7 +26,7 @@ from kpisync.core.models import (
     TimeEntry,
     User,
 )
-from kpisync.core.timeutil import iso, to_utc
+from kpisync.core.timeutil import to_utc
 from kpisync.core.timezones import iana_zone
 
 # -- codes ---------------------------------------------------------------------------------------
@@ -459,8 +459,3 @@ def _id(value: Any) -> str | None:
 
 def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or label
-
-
-def stamp(value: Any) -> str | None:
-    """The store's text form of an API timestamp (cursor comparisons)."""
-    return iso(value)

@@ -277,6 +277,43 @@ def test_incremental_changes_arrive_with_one_conversation_call_per_changed_ticke
     assert fetched == {str(new.id), str(open_ticket.id), str(rated.id)}
 
 
+def test_a_store_synced_by_the_earlier_connector_continues_without_a_full_re_read(
+    sim: FreshdeskSim, store: Store, world: World
+) -> None:
+    """States in the format the pre-SDK connector wrote (tickets `{since, seen}`, windowed lists
+    `{since}`) are continued: the ticket lists resume at their second minus the seen ids, the
+    windowed lists at their time minus the lookback."""
+    live = sorted((t for t in world.tickets if not t.is_spam and not t.is_deleted), key=lambda t: (t.updated_at, t.id))
+    mark = live[len(live) // 2].updated_at
+    at_mark = [t for t in live if t.updated_at == mark]
+    seen = sorted(str(t.id) for t in at_mark[:1])  # one ticket at the mark already delivered
+    late = world.now - timedelta(days=3)
+    old_states = {
+        "tickets": {"since": ts(mark), "seen": seen},
+        "spam_tickets": {"since": ts(world.now), "seen": []},
+        "deleted_tickets": {"since": ts(world.now), "seen": []},
+        "contacts": {"since": ts(late)},
+        "satisfaction_ratings": {"since": ts(late)},
+        "time_entries": {"since": ts(late)},
+    }
+    for stream, state in old_states.items():
+        store.write_batch("freshdesk", stream, [], state)
+    sim.clear_log()
+    assert pull(sim, store).status == "success"
+    rest = {str(t.id) for t in live if t.updated_at >= mark} - set(seen)
+    fetched = {r.path.split("/")[4] for r in sim.request_log() if r.path.endswith("/conversations")}
+    assert fetched == rest and len(rest) < len(live) // 2 + len(at_mark)
+    assert {r[0] for r in store.query("SELECT external_id FROM tickets")} == rest
+    first = {r.path: r.query for r in reversed(sim.request_log())}  # the first request of each path
+    assert first["/api/v2/tickets"]["updated_since"] == [ts(mark)]
+    assert first["/api/v2/contacts"]["_updated_since"] == [ts(late)]
+    assert first["/api/v2/surveys/satisfaction_ratings"]["created_since"] == [ts(late - timedelta(days=14))]
+    assert first["/api/v2/time_entries"]["executed_after"] == [ts(late - timedelta(days=7))]
+    assert store.get_state("freshdesk", "tickets") == {
+        "since": ts(live[-1].updated_at), "seen": sorted(str(t.id) for t in live if t.updated_at == live[-1].updated_at)
+    }
+
+
 def test_account_larger_than_the_page_cap_syncs_exactly(store: Store) -> None:
     world = make_world(days=30, per_day=10)
     assert len(world.tickets) > 2 * 100
