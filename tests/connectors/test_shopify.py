@@ -23,6 +23,7 @@ from kpisync.core.errors import AuthError
 from kpisync.core.httpclient import Runtime
 from kpisync.core.store import Store
 from kpisync.core.sync import RunResult, sync_source
+from kpisync.core.timeutil import iso
 from kpisync.fixtures.shop_world import ShopOrder, ShopWorld, generate_shop
 from kpisync.fixtures.shopify_sim import ShopifySimulator
 from kpisync.fixtures.simserver import SimClock
@@ -185,6 +186,26 @@ def test_an_order_updated_while_paging_is_not_lost(tmp_path: Path) -> None:
     with Busy(shop, access_token=TOKEN, clock=SimClock(shop.now, scale=SCALE)) as sim, Store(tmp_path / "s.db") as store:
         assert pull(sim, store, page_size=40).status == "success"
         assert stored(store) == {str(o.id): expected_row(o) for o in shop.orders}
+
+
+@pytest.mark.parametrize("api", ["graphql", "rest"])
+def test_a_state_saved_by_the_connector_before_the_sdk_port_is_continued(tmp_path: Path, api: str) -> None:
+    shop = make_shop()
+    mark = sorted(o.updated_at for o in shop.orders)[-10]  # the 10th newest change
+    # The formats the pre-SDK connector saved: GraphQL the newest updatedAt committed; REST the
+    # newest updated_at of a complete pass and how far back the next pass starts.
+    saved = {"updated_at": iso(mark)} if api == "graphql" else {"updated_at": iso(mark), "overlap_s": 600}
+    since = mark if api == "graphql" else mark - timedelta(seconds=600)
+    with ShopifySimulator(shop, access_token=TOKEN, clock=SimClock(shop.now, scale=SCALE)) as sim, Store(tmp_path / "s.db") as store:
+        store.write_batch("shopify", "orders", [], saved)
+        run = pull(sim, store, api=api)
+        assert run.status == "success", run.error
+        assert set(stored(store)) == {str(o.id) for o in shop.orders if o.updated_at >= since}
+        assert run.requests == 1  # one page, no scope check (not a first sync)
+        newest = iso(max(o.updated_at for o in shop.orders))
+        assert store.get_state("shopify", "orders")["updated_at"] == newest  # type: ignore[index]
+        if api == "rest":
+            assert sim.request_log()[0].query["updated_at_min"] == [iso(since)]
 
 
 def test_graphql_and_rest_write_the_same_rows(tmp_path: Path) -> None:
