@@ -5,7 +5,7 @@ A paginator knows the first request and, from a response, the next one (or None 
 
     NextUrl("links.next", has_more="meta.has_more")   # Zendesk cursor lists
     NextUrl("_links.next.href")                       # Help Scout (HAL)
-    CursorParam("cursor", "after_cursor", stop="end_of_stream")  # Zendesk exports, Bluesky, X
+    CursorParam("cursor", "after_cursor", stop="end_of_stream")  # opaque cursors (Zendesk exports: exports.CursorExport)
     LinkHeader()                                      # Freshdesk, Mastodon, Shopify, GitHub
     PageNumber(size_param="per_page", size=100, max_pages=300)   # page=1,2,… with a cap
     PageNumber(total_pages="page.totalPages")         # stops at the announced last page
