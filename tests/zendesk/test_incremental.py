@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+from kpisync.core.timeutil import to_utc
 from kpisync.fixtures.world import World
 
 from .conftest import assert_store_matches_world, make_sim, make_world, pull, rows, snapshot
@@ -58,3 +61,28 @@ def test_full_refresh_rereads_everything_and_changes_nothing(tmp_path: Path, wor
     assert run.status == "success"
     assert run.records > 0 and run.rows_written == 0
     assert snapshot(db) == before
+
+
+def test_a_ratings_state_saved_before_the_sdk_port_is_continued(tmp_path: Path, world: World) -> None:
+    """The connector before its SDK port saved {"since": <unix seconds>}; an upgraded install
+    must go on from there (minus the edit lookback), not read every rating again."""
+    db = tmp_path / "zd.db"
+    with make_sim(world) as sim:
+        pull(db, sim)
+        before = snapshot(db)
+        (saved,) = rows(db, "SELECT state FROM sync_state WHERE source = 'zendesk' AND stream = 'satisfaction_ratings'")[0]
+        since = int(to_utc(json.loads(saved)["since"]).timestamp())
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute(
+                "UPDATE sync_state SET state = ? WHERE source = 'zendesk' AND stream = 'satisfaction_ratings'",
+                (json.dumps({"since": since}),),
+            )
+        conn.close()
+        first = len(sim.requests)
+        run = pull(db, sim)
+        ratings = [r for r in sim.requests[first:] if r.path == "/api/v2/satisfaction_ratings.json"]
+    assert run.status == "success" and run.rows_written == 0
+    assert snapshot(db) == before
+    assert len(ratings) == 1
+    assert int(ratings[0].query["start_time"][0]) == since - 14 * 86400  # ratings_lookback_days
