@@ -314,6 +314,18 @@ def test_a_store_synced_by_the_earlier_connector_continues_without_a_full_re_rea
     }
 
 
+def test_first_sync_reads_tickets_older_than_the_30_day_default_window(store: Store) -> None:
+    """Without `updated_since` the list holds only tickets created in the last 30 days: a
+    first sync without start_date sends it anyway, from 2000 on."""
+    world = make_world(days=45, per_day=4)
+    assert min(t.created_at for t in world.tickets) < world.now - timedelta(days=31)
+    with FreshdeskSim(world, api_key=KEY) as sim:
+        assert pull(sim, store).status == "success"
+        lists = [r.query for r in sim.request_log() if r.path == "/api/v2/tickets"]
+    assert lists[0]["updated_since"] == ["2000-01-01T00:00:00Z"] and all("updated_since" in q for q in lists)
+    assert_store_equals_world(store, world)
+
+
 def test_account_larger_than_the_page_cap_syncs_exactly(store: Store) -> None:
     world = make_world(days=30, per_day=10)
     assert len(world.tickets) > 2 * 100
