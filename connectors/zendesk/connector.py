@@ -1,8 +1,8 @@
 """Zendesk Support on the connector SDK: bulk incremental exports, no per-ticket calls.
 
 Requests per sync ≈ ⌈T/1000⌉ tickets + ⌈A/1000⌉ ticket events + ⌈U/1000⌉ users + ⌈R/100⌉ ratings
-+ a few small lists, where T, A, U, R count what changed. Endpoints, limits and costs are in
-README.md beside this file.
++ ⌈C/1000⌉ + 1 Talk calls + a few small lists, where T, A, U, R, C count what changed. Endpoints,
+limits and costs are in README.md beside this file.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from kpisync.core.sdk import (
 )  # fmt: skip
 
 from . import mapping
+from .talk import CountExport
 
 INCREMENTAL_PATH = "/api/v2/incremental/"
 #: [IE] start_time must be > 0; one second after the epoch reads the whole account.
@@ -32,6 +33,10 @@ UNIX_START = datetime.fromtimestamp(1, UTC)
 CURSOR_EXPORT = CursorExport(earliest=UNIX_START)
 #: [PAG] cursor-paginated lists: `links.next` while `meta.has_more`.
 LIST_PAGES = NextUrl("links.next", has_more="meta.has_more")
+#: [TALK] https://developer.zendesk.com/api-reference/voice/talk-api/incremental_exports/
+TALK_CALLS_PATH = "/api/v2/channels/voice/stats/incremental/calls"
+#: The Time Tracking app's ticket field titles (support.zendesk.com/hc/en-us/articles/4408822487450).
+TIME_TOTAL_TITLE, TIME_LAST_TITLE = "total time spent (sec)", "time spent last update (sec)"
 
 
 class ZendeskConfig(ConnectorConfig):
@@ -49,6 +54,9 @@ class ZendeskConfig(ConnectorConfig):
     support_type_scope: Literal["all", "agent", "ai_agent"] = "all"
     #: Ratings edited within this many days before the last one seen are read again.
     ratings_lookback_days: int = 14
+    #: Time Tracking app field ids; unset, they are found by title in /api/v2/ticket_fields.
+    time_spent_last_update_field_id: int | None = None
+    total_time_spent_field_id: int | None = None
 
     @model_validator(mode="after")
     def _need_target_and_credentials(self) -> ZendeskConfig:
@@ -162,9 +170,17 @@ class TicketEvents(_ZendeskStream):
 
     def prepare(self) -> None:
         self.connector.agent_ids()
+        self.connector.time_fields()
 
     def map(self, item: dict[str, Any]) -> Iterable[Record]:
-        return mapping.event_records(item, self.connector.agent_ids(), self.connector.config.store_bodies)
+        connector = self.connector
+        return mapping.event_records(item, connector.agent_ids(), connector.config.store_bodies, connector.time_fields())
+
+    def notices(self) -> list[str]:
+        if self.connector.time_fields() is None:
+            return ["Time Tracking app fields not found in /api/v2/ticket_fields: no time entries "
+                    "(set time_spent_last_update_field_id if they were renamed)"]  # fmt: skip
+        return []
 
 
 class Ratings(_ZendeskStream):
@@ -198,19 +214,38 @@ class SlaEvents(_ZendeskStream):
         return mapping.sla_event(item)
 
 
+class Calls(_ZendeskStream):
+    """Zendesk Talk calls (talk, hold and wrap-up seconds, answering agent, ticket) [TALK]."""
+
+    name = "calls"
+    path = TALK_CALLS_PATH
+    records_path = "calls"
+    cursor = CountExport(earliest=UNIX_START)
+    optional = True
+    read_ahead = True
+
+    def map(self, item: dict[str, Any]) -> Record:
+        return mapping.call(item)
+
+    def unavailable(self, status: int) -> str:
+        return (f"calls: Zendesk Talk is not on this plan or not open to these credentials (HTTP {status}; "
+                "admins or agents who can manage channels): handle time counts logged time only")  # fmt: skip
+
+
 class ZendeskConnector(RestConnector):
     name = "zendesk"
     title = "Zendesk Support"
     kind = "helpdesk"
     config_model = ZendeskConfig
-    description = "Tickets, every comment, status history, users, CSAT and SLA events via incremental exports."
+    description = "Tickets, every comment, status history, users, CSAT, SLA events, logged time and Talk calls via incremental exports."
     check_path = "/api/v2/users/me.json"
-    stream_classes = [Users, Organizations, Groups, Schedules, SlaPolicies, Tickets, TicketEvents, Ratings, SlaEvents]
+    stream_classes = [Users, Organizations, Groups, Schedules, SlaPolicies, Tickets, TicketEvents, Ratings, SlaEvents, Calls]
 
     config: ZendeskConfig
 
     def __init__(self, config: ConnectorConfig, runtime: Runtime) -> None:
         self._agents: frozenset[str] | None = None
+        self._time_fields: mapping.TimeFields | None | bool = False  # False: not looked up yet
         super().__init__(config, runtime)
 
     def api_base_url(self) -> str:
@@ -230,6 +265,7 @@ class ZendeskConnector(RestConnector):
     def rate_policy(self) -> Policies:
         return Policies(
             MinInterval(self.config.export_requests_per_minute, applies=lambda url: INCREMENTAL_PATH in url),
+            MinInterval(10, applies=lambda url: TALK_CALLS_PATH in url),  # [TALK] 10 requests/minute
             HeaderBudget(remaining=("ratelimit-remaining", "x-rate-limit-remaining"), reset=("ratelimit-reset",)),
         )
 
@@ -245,3 +281,16 @@ class ZendeskConnector(RestConnector):
             pages = LIST_PAGES.pages(self.http, "/api/v2/users.json", params, "users")
             self._agents = frozenset(str(u["id"]) for page in pages for u in page.items)
         return self._agents
+
+    def time_fields(self) -> mapping.TimeFields | None:
+        """The Time Tracking app's field ids: from the config, else looked up by title once per run."""
+        if self._time_fields is False:
+            last, total = self.config.time_spent_last_update_field_id, self.config.total_time_spent_field_id
+            if last is not None or total is not None:
+                found: dict[str, str] = {TIME_LAST_TITLE: str(last) if last else "", TIME_TOTAL_TITLE: str(total) if total else ""}
+            else:
+                pages = LIST_PAGES.pages(self.http, "/api/v2/ticket_fields.json", {"page[size]": 100}, "ticket_fields")
+                found = {str(f.get("title") or "").strip().lower(): str(f["id"]) for page in pages for f in page.items}
+            fields = mapping.TimeFields(found.get(TIME_TOTAL_TITLE) or None, found.get(TIME_LAST_TITLE) or None)
+            self._time_fields = fields if fields.total or fields.last_update else None
+        return self._time_fields  # type: ignore[return-value]

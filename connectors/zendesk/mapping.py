@@ -2,15 +2,17 @@
 
 Shapes follow the Zendesk Support API reference: Tickets and the incremental ticket export,
 Incremental Ticket Event Export with `include=comment_events`, Users, Organizations, Groups,
-Business Hours Schedules, SLA Policies, Satisfaction Ratings and Ticket Metric Events.
+Business Hours Schedules, SLA Policies, Satisfaction Ratings and Ticket Metric Events; the Talk
+API's Incremental Calls Export; the Time Tracking app's ticket fields (in ticket events).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Set
-from typing import Any
+from typing import Any, NamedTuple
 
 from kpisync.core.models import (
+    Call,
     Group,
     MacroApplication,
     Message,
@@ -23,6 +25,7 @@ from kpisync.core.models import (
     Ticket,
     TicketAssignmentEvent,
     TicketStatusEvent,
+    TimeEntry,
     User,
 )
 from kpisync.core.timezones import iana_zone
@@ -247,12 +250,18 @@ def _sla_metric(metric: str) -> str:
 _CHANGE_FIELDS = ("status", "assignee_id", "group_id")
 
 
-def event_records(event: dict[str, Any], agent_ids: Set[str], store_bodies: bool) -> Iterator[Record]:
+def event_records(
+    event: dict[str, Any], agent_ids: Set[str], store_bodies: bool, time_fields: TimeFields | None = None
+) -> Iterator[Record]:
     """Canonical records of one ticket event (an audit and its child events)."""
     ticket_id = event["ticket_id"]
     at = event.get("created_at") or event.get("timestamp")
     actor = _id(event.get("updater_id"))
     event_via = _via_kind(event.get("via"))
+    if time_fields is not None:
+        entry = time_entry(event, time_fields)
+        if entry is not None:
+            yield entry
     for child in event.get("child_events") or []:
         kind = child.get("event_type") or child.get("type")
         if kind == "Comment":
@@ -350,3 +359,67 @@ def _via_kind(via: Any) -> str:
 
 def _id(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+# -- handle time: Time Tracking app and Talk calls ----------------------------------------------
+class TimeFields(NamedTuple):
+    """Ids of the Time Tracking app's ticket fields "Total time spent (sec)" and "Time spent last
+    update (sec)" in this account (either may be unknown)."""
+
+    total: str | None
+    last_update: str | None
+
+
+def time_entry(event: dict[str, Any], fields: TimeFields) -> TimeEntry | None:
+    """The time an agent logged with this update, from the app's field changes in the audit.
+
+    The total's increase is the logged time; "time spent last update" alone is the fallback
+    (Using the Time Tracking app, support.zendesk.com/hc/en-us/articles/4408822487450: when an
+    agent logs the same time as the previous update, only the total changes). A lowered total
+    (an admin's correction) logs nothing. The id is the change event's, so reruns upsert."""
+    total = last = None
+    for child in event.get("child_events") or []:
+        values = child.get("custom_ticket_fields")
+        if not isinstance(values, dict) or (child.get("event_type") or child.get("type")) not in ("Create", "Change"):
+            continue
+        if fields.total is not None and _int(values.get(fields.total)) is not None:
+            total = (child, _int(values[fields.total]) - (_int(child.get("previous_value")) or 0))  # type: ignore[operator]
+        elif fields.last_update is not None and _int(values.get(fields.last_update)) is not None:
+            last = (child, _int(values[fields.last_update]))
+    child, seconds = total or last or (None, None)
+    if child is None or not seconds or seconds <= 0:
+        return None
+    return TimeEntry(
+        external_id=child["id"],
+        ticket_id=event["ticket_id"],
+        agent_id=_id(event.get("updater_id")),
+        seconds=seconds,
+        executed_at=child.get("created_at") or event.get("created_at") or event.get("timestamp"),
+        source_kind="time_tracking_app",
+        raw=child,
+    )
+
+
+def call(data: dict[str, Any]) -> Call:
+    """A Talk call (Incremental Calls Export): durations in seconds; `created_at` starts it."""
+    return Call(
+        external_id=data["id"],
+        ticket_id=data.get("ticket_id"),
+        agent_id=data.get("agent_id") or None,
+        direction=data.get("direction"),
+        started_at=data["created_at"],
+        talk_s=data.get("talk_time"),
+        hold_s=data.get("hold_time"),
+        wrap_up_s=data.get("wrap_up_time"),
+        wait_s=data.get("wait_time"),
+        status=data.get("completion_status"),
+        raw=data,
+    )
+
+
+def _int(value: Any) -> int | None:
+    """Custom field values are strings in events ("300"); empty or non-numeric gives None."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

@@ -24,8 +24,9 @@ class ZendeskHarness(Harness):
     source = "zendesk"
     connector_class = ZendeskConnector
     time_scale = 3000.0
-    # `tickets` reads the agent list first (comment roles); `schedules` reads each schedule's holidays.
-    noop_requests = {"tickets": 2, "schedules": 2}
+    # `tickets` reads the agent list first (comment roles); `schedules` reads each schedule's holidays;
+    # `ticket_events` reads the Time Tracking app's field ids.
+    noop_requests = {"tickets": 2, "schedules": 2, "ticket_events": 2}
 
     def world(self) -> World:
         return generate_world(seed=5, start=END - timedelta(days=12), end=END, tickets_per_day=8)

@@ -74,7 +74,13 @@ def test_merged_tickets_are_the_only_volume_difference(both: tuple[World, Store]
     assert unanswered["freshdesk"] - unanswered["zendesk"] == merged
 
 
-def test_missing_time_tracking_is_explained(both: tuple[World, Store]) -> None:
-    _, store = both
-    handle = by_source(store, "handle_time")
-    assert handle["zendesk"] is None and handle["freshdesk"] > 0
+def test_handle_time_is_the_same_logged_time_plus_zendesk_talk_calls(both: tuple[World, Store]) -> None:
+    """Both pull the world's logged time: Freshdesk's time entries carry whole minutes ("hh:mm"),
+    Zendesk's Time Tracking app seconds. Only Zendesk has calls (Talk): talk + hold + wrap-up."""
+    world, store = both
+    total = by_source(store, "handle_time", "total")
+    counted = [t for t in world.tickets if not (t.is_deleted or t.is_spam or t.merged_into_id)]
+    calls = sum(c.talk_s + c.hold_s + c.wrap_up_s for t in counted for c in t.calls)
+    assert calls > 0
+    assert total["freshdesk"] == sum(e.seconds // 60 * 60 for t in counted for e in t.time_entries)
+    assert total["zendesk"] == sum(e.seconds for t in counted for e in t.time_entries) + calls
