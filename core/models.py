@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, computed_field
 
+from .phone import normalise_phone
 from .timeutil import to_utc
 
 
@@ -112,6 +113,7 @@ class User(Record):
 
     name: str | None = None
     email: str | None = None
+    phone: str | None = None
     role: UserRole
     is_bot: bool = False
     organization_id: Id | None = None
@@ -127,6 +129,12 @@ class User(Record):
     def email_norm(self) -> str | None:
         """Join key to orders and to requesters of other sources."""
         return normalise_email(self.email)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def phone_norm(self) -> str | None:
+        """Join key to orders by phone (core/phone.py: digits, country applied at query time)."""
+        return normalise_phone(self.phone)
 
 
 class Group(Record):
@@ -336,6 +344,12 @@ class Order(Record):
     def customer_email_norm(self) -> str | None:
         """Join key to ticket requesters (converted tickets)."""
         return normalise_email(self.customer_email)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def customer_phone_norm(self) -> str | None:
+        """Join key to ticket requesters by phone (core/phone.py)."""
+        return normalise_phone(self.customer_phone)
 
 
 def normalise_email(email: str | None) -> str | None:

@@ -26,6 +26,7 @@ import sqlite_utils
 
 from .errors import StoreError
 from .models import RECORD_TYPES, Record
+from .phone import normalise_phone
 from .timeutil import ISO_FORMAT, iso, utcnow
 
 _KEY_COLUMNS = ("source", "external_id")
@@ -132,6 +133,8 @@ class Store:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA busy_timeout = 30000")
+            # Migration 005 normalises the phones already stored with the models' own rule.
+            conn.create_function("kpisync_phone_norm", 1, normalise_phone, deterministic=True)
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None

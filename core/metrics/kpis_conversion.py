@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from .query import Query
+from .query import Context, Query
 from .registry import Cells, Need, kpi
 
 try:
@@ -27,7 +27,8 @@ _GRAINS = ("day", "week", "month", "quarter")
 
 
 def _empty() -> dict[str, Any]:
-    return {"value": None, "count": 0, "converted": 0, "tickets_with_email": 0, "orders": 0, "revenue": {}}
+    return {"value": None, "count": 0, "converted": 0, "tickets_with_email": 0, "tickets_with_phone": 0, "orders": 0,
+            "matched_by": {}, "revenue": {}}
 
 
 @contextmanager
@@ -49,8 +50,19 @@ def _cell(row: dict[str, Any]) -> dict[str, Any]:
     rate = row.get("conversion_rate")
     return {
         "value": None if rate is None else round(rate, 6), "count": row["tickets"], "converted": row["converted"],
-        "tickets_with_email": row["tickets_with_email"], "orders": row["orders"], "revenue": row["revenue"],
+        "tickets_with_email": row["tickets_with_email"], "tickets_with_phone": row["tickets_with_phone"],
+        "orders": row["orders"], "matched_by": row["matched_by"], "revenue": row["revenue"],
     }
+
+
+def _notes(ctx: Context) -> list[str]:
+    """Which keys link tickets to orders, and how numbers without a country code are read."""
+    country = ctx.settings.default_phone_country
+    if country:
+        return [f"matched by e-mail or phone (numbers written without a country code read as +{country}); "
+                "matched_by counts the credited orders per key"]
+    return ["matched by e-mail or phone; numbers written without a country code only match each other — set "
+            "[metrics] default_phone_country (e.g. \"49\") so that \"030 1234567\" meets \"+49 30 1234567\""]
 
 
 def _utc(epoch: int) -> datetime:
@@ -63,22 +75,24 @@ if _converted is not None:
     @kpi(
         "converted_tickets",
         unit="fraction",
-        definition="Customer tickets followed within N days by an order of the same customer email ÷ customer tickets "
-        "created (each order credited to the latest ticket before it); revenue per currency.",
-        data="tickets with requester emails, shop orders",
+        definition="Customer tickets followed within N days by an order of the same customer (same e-mail or phone) ÷ "
+        "customer tickets created (each order credited to the latest ticket before it); revenue per currency.",
+        data="tickets with requester emails or phones, shop orders",
         empty=_empty,
         better="higher",
         params=("since", "until", "period", "by"),
         dims=tuple(_DIMS),
         needs=(Need("orders", MATCHABLE_ORDER, "no orders synced that could convert a ticket (a sale with a customer "
-                    "email or id): add a shop source such as shopify or woocommerce", scope="any"),),
+                    "email, phone or id): add a shop source such as shopify or woocommerce", scope="any"),),
+        notes=_notes,
     )
     def converted_tickets(q: Query) -> Cells:
         settings, window = q.settings, q.window
         if not q.ctx.scalar(f"SELECT EXISTS (SELECT 1 FROM orders WHERE {MATCHABLE_ORDER})"):
             return {}  # nothing to match: skip the ticket scan (the need above says why)
         group, fields = _DIMS[q.by] if q.by else (None, ())
-        common = {"window_days": settings.conversion_window_days, "tz": settings.timezone}
+        common = {"window_days": settings.conversion_window_days, "tz": settings.timezone,
+                  "default_phone_country": settings.default_phone_country}
         cells: Cells = {}
         with _automatic_indexes(q):
             if window.period in _GRAINS:

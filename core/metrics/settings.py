@@ -7,6 +7,7 @@
     segment = "organization.tier"         # or organization.<attribute>, requester.<field>, "tag:vip,gold"
     min_resolved = 10                     # top_agents eligibility
     conversion_window_days = 5
+    default_phone_country = "49"          # converted tickets: country of phone numbers written without one
     overdue_after = "48h"                 # resolution target for tickets without an SLA due date
     first_reply_overdue_after = "4h"      # first-reply target for tickets without one
     overdue_hours = "calendar"            # or "business": how the two targets above are counted
@@ -45,6 +46,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
+from ..phone import valid_country_code
 from .business_hours import Schedule
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -227,6 +229,7 @@ class MetricsSettings:
     segment: str = "organization.tier"
     min_resolved: int = 10
     conversion_window_days: int = 5
+    default_phone_country: str | None = None  # digits, e.g. "49"; None: national numbers only meet national ones
     overdue_after: int | None = None
     first_reply_overdue_after: int | None = None
     overdue_hours: str = "calendar"
@@ -289,7 +292,7 @@ def load_settings(config: dict[str, Any]) -> MetricsSettings:
     known = {
         "timezone", "business_hours", "frt_outbound", "include_wrap_up", "segment", "min_resolved",
         "conversion_window_days", "overdue_after", "first_reply_overdue_after", "overdue_hours",
-        "csat_positive_min", "csat_neutral_min", "costs", "roles",
+        "csat_positive_min", "csat_neutral_min", "costs", "roles", "default_phone_country",
     }
     unknown = sorted(set(table) - known)
     if unknown:
@@ -314,6 +317,11 @@ def load_settings(config: dict[str, Any]) -> MetricsSettings:
     for key in ("min_resolved", "conversion_window_days"):
         if key in table:
             kwargs[key] = int(parse_number(table[key], f"[metrics] {key}"))
+    if "default_phone_country" in table:
+        try:
+            kwargs["default_phone_country"] = valid_country_code(table["default_phone_country"])
+        except ValueError as exc:
+            raise ConfigError(f"[metrics] default_phone_country: {exc}") from None
     for key in ("overdue_after", "first_reply_overdue_after"):
         if key in table:
             kwargs[key] = parse_duration(table[key], f"[metrics] {key}")

@@ -193,8 +193,8 @@ def test_compared_with_the_previous_period(store: Store) -> None:
     store.write_batch("shopify", "orders", [_order("OF", "2025-02-12T00:00:00Z", "bob@example.com", "9.99")], None)
     [row] = converted_tickets(store, *MARCH, compare_previous=True)
     assert row["previous"] == {
-        "tickets": 2, "tickets_with_email": 1, "converted": 1, "conversion_rate": 0.5, "orders": 1,
-        "revenue": {"EUR": "9.99"},
+        "tickets": 2, "tickets_with_email": 1, "tickets_with_phone": 0, "converted": 1, "conversion_rate": 0.5,
+        "orders": 1, "matched_by": {"email": 1}, "revenue": {"EUR": "9.99"},
     }  # fmt: skip
     assert row["change"]["converted"] == 3
     assert row["change"]["conversion_rate"] == pytest.approx(0.3)
