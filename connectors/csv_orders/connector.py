@@ -42,7 +42,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "net_total": ("nettotal", "currenttotalprice", "netamount"),
     "refunded": ("refundedamount", "refunded", "refundtotal"),
     "customer_id": ("customerid",),
-    "customer_phone": ("phone", "billingphone", "customerphone"),
+    "customer_phone": ("phone", "billingphone", "customerphone", "phonebilling", "phonenumber", "telephone", "mobile"),
     "is_test": ("test", "istest", "testorder"),
     "cancelled_at": ("cancelledat", "canceledat"),
     "updated_at": ("updatedat", "datemodified", "modifiedat"),

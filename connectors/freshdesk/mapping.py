@@ -298,6 +298,7 @@ def contact(data: dict[str, Any]) -> User:
         external_id=data["id"],
         name=data.get("name"),
         email=data.get("email"),
+        phone=data.get("phone") or data.get("mobile") or None,  # Contacts API: work phone, else mobile
         role="customer",
         organization_id=_id(data.get("company_id")),
         segment=data.get("custom_fields") or None,

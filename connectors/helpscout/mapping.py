@@ -85,9 +85,11 @@ def user(data: dict[str, Any]) -> User:
 
 def customer(data: dict[str, Any]) -> User:
     emails = dig(data, "_embedded.emails", [])
+    # List Customers embeds phones as {id, value, type}; a fax or pager number is nobody's checkout phone.
+    phones = [p.get("value") for p in dig(data, "_embedded.phones", []) or [] if p.get("type") not in ("fax", "pager")]
     return User(
         external_id=data["id"], name=full_name(data.get("firstName"), data.get("lastName")),
-        email=emails[0].get("value") if emails else None, role="customer",
+        email=emails[0].get("value") if emails else None, phone=next((p for p in phones if p), None), role="customer",
         created_at=data.get("createdAt"), updated_at=data.get("updatedAt"), raw=without(data, ("_links",)),
     )  # fmt: skip
 

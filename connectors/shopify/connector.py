@@ -1,6 +1,6 @@
 """Shopify orders: the GraphQL Admin API first, the legacy REST API as a fallback.
 
-Requests per sync ≈ ⌈changed orders / 166⌉ (GraphQL: 166 orders keep one query under the
+Requests per sync ≈ ⌈changed orders / 142⌉ (GraphQL: 142 orders keep one query under the
 1000-point single-query cap) or ⌈changed orders / 250⌉ (REST), plus one scope check on the first
 sync. Endpoints, limits and the 60-day window are in README.md beside this file.
 """
@@ -30,14 +30,15 @@ from kpisync.core.timeutil import iso, to_utc, utcnow
 
 from . import mapping
 
-#: Cost of one order node in ORDERS_QUERY: the order, customer, and two MoneyBag→MoneyV2 pairs.
-NODE_COST = 6
+#: Cost of one order node in ORDERS_QUERY: the order, customer, billing address and two MoneyBag→MoneyV2 pairs.
+NODE_COST = 7
 MAX_QUERY_COST = 1000
 ALL_ORDERS_WINDOW = timedelta(days=60)
 
 ORDER_FIELDS = """id legacyResourceId name email phone createdAt updatedAt cancelledAt test
       displayFinancialStatus currencyCode
       customer { legacyResourceId email phone }
+      billingAddress { phone }
       totalPriceSet { shopMoney { amount currencyCode } }
       currentTotalPriceSet { shopMoney { amount currencyCode } }"""
 ORDERS_QUERY = f"""query Orders($first: Int!, $after: String, $query: String) {{
@@ -60,7 +61,7 @@ class ShopifyConfig(ConnectorConfig):
     #: graphql (default) or rest — the legacy REST Admin API for existing custom-app tokens.
     api: Literal["graphql", "rest"] = "graphql"
     api_version: str = "2025-01"
-    #: Orders per page: GraphQL pages are also capped by the query cost (166), REST at 250.
+    #: Orders per page: GraphQL pages are also capped by the query cost (142), REST at 250.
     page_size: int = Field(250, ge=1, le=250)
     #: REST bucket leak rate, calls per second (2 standard, 4 Advanced, 20 Plus).
     rest_calls_per_second: float = 2.0

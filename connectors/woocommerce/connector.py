@@ -125,7 +125,7 @@ def order(item: dict[str, Any]) -> Order:
         platform="woocommerce",
         customer_id=customer if customer else None,  # 0 = guest checkout
         customer_email=billing.get("email") or None,
-        customer_phone=billing.get("phone") or None,
+        customer_phone=billing.get("phone") or (item.get("shipping") or {}).get("phone") or None,  # shipping.phone: WC 5.6+
         created_at=item.get("date_created_gmt") or item["date_created"],
         updated_at=item.get("date_modified_gmt"),
         total=_text(total),

@@ -122,6 +122,9 @@ def user(data: dict[str, Any]) -> User:
         external_id=data["id"],
         name=data.get("name"),
         email=data.get("email"),
+        # Users API: `phone` is the primary number; one flagged `shared_phone_number` (an office
+        # line) would tie strangers' orders to this user, so it is not a match key.
+        phone=None if data.get("shared_phone_number") else data.get("phone") or None,
         role=role,
         organization_id=data.get("organization_id"),
         segment=data.get("user_fields") or None,
