@@ -72,15 +72,18 @@ def demo(
 def _conversion(console: Console, path: Path) -> None:
     """Converted tickets of the last 30 days: the help desks joined with the shop's orders."""
     from kpisync.core import metrics
+    from kpisync.core.metrics.settings import MetricsSettings
 
-    result = metrics.kpi(path, "converted_tickets")
+    # The demo's customers are in Germany: national numbers ("030 …") are read as +49.
+    result = metrics.kpi(path, "converted_tickets", settings=MetricsSettings(default_phone_country="49"))
     for row in result.rows:
         if row.get("value") is None:
             continue
         revenue = ", ".join(f"{amount} {currency}" for currency, amount in sorted(row.get("revenue", {}).items()))
+        keys = ", ".join(f"{key} {n}" for key, n in sorted((row.get("matched_by") or {}).items()) if n)
         console.print(
             f"\nconverted tickets (an order within 5 days, last 30 days): {row['converted']} of {row['count']} "
-            f"customer tickets = {row['value']:.1%}; revenue {revenue or '0'}",
+            f"customer tickets = {row['value']:.1%}{f' (orders matched by {keys})' if keys else ''}; revenue {revenue or '0'}",
             highlight=False,
         )
 

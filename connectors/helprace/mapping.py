@@ -204,6 +204,7 @@ def user(data: dict[str, Any]) -> User:
         external_id=data["id"],
         name=data.get("name"),
         email=data.get("email"),
+        phone=data.get("phone") or None,  # a converted-ticket match key (core/phone.py)
         role=USER_ROLES.get(role, "customer"),
         organization_id=ref_id(data.get("organization")),
         time_zone=data.get("time_zone"),
