@@ -476,21 +476,10 @@ class _Output:
         """
         writes: list[Write] = []
         for (insert, rows), (table, columns, key) in zip(self.tables(), _DIFFED):
-            width = len(columns)
-            old: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
-            for row in conn.execute(
-                f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} "
-                "WHERE tid IN (SELECT tid FROM _facts_todo)"
-            ):
-                old[row[:width]].append(row[width:])
-            fresh = []
-            for row in rows:
-                match = old.get(row)
-                if match:  # unchanged
-                    match.pop()
-                else:
-                    fresh.append(row)
-            stale = [(values, stored) for values, keys in old.items() for stored in keys]
+            stored = conn.execute(
+                f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} WHERE tid IN (SELECT tid FROM _facts_todo)"
+            ).fetchall()
+            stale, fresh = _row_changes(stored, rows, len(columns))
             updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)
             if table in _IDENTITY and stale and fresh:
                 stale, fresh = _pair_in_place(stale, fresh, [columns.index(c) for c in _IDENTITY[table]], updates)
@@ -503,6 +492,30 @@ class _Output:
             if fresh:
                 writes.append((insert, fresh))
         return writes
+
+
+def _row_changes(
+    stored: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], width: int
+) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], list[tuple[Any, ...]]]:
+    """The stored rows (values, key) that are not among the new `rows`, and the new rows that are
+    not stored (a multiset difference: a row stored twice and computed once goes once)."""
+    values = [row[:width] for row in stored]
+    before, after = set(values), set(rows)
+    if len(before) == len(values) and len(after) == len(rows):  # no duplicates: set work in C
+        gone = before - after
+        stale = [(v, row[width:]) for v, row in zip(values, stored) if v in gone] if gone else []
+        return stale, [row for row in rows if row not in before]
+    old: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for v, row in zip(values, stored):
+        old[v].append(row[width:])
+    fresh = []
+    for row in rows:
+        match = old.get(row)
+        if match:  # unchanged
+            match.pop()
+        else:
+            fresh.append(row)
+    return [(v, k) for v, keys in old.items() for k in keys], fresh
 
 
 def _pair_in_place(

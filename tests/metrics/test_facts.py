@@ -295,3 +295,23 @@ def test_a_forked_worker_computes_the_same_facts(store: Store, monkeypatch: pyte
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10**9)
     refresh_all(store)
     assert _all_facts(store) == parallel
+
+
+def test_identical_time_entries_count_twice_and_one_removed_counts_once(store: Store) -> None:
+    """Two entries of the same agent, instant and length are two fact rows; when one goes, the
+    incremental refresh leaves exactly one (a multiset, not a set), as a rebuild does."""
+    w = World(store)
+    w.ticket("1", "2026-01-05 09:00", "open", assignee="a1")
+    w.msg("1", "2026-01-05 09:00", "customer")
+    w.time_entry("1", "2026-01-05 10:00", 600)
+    w.time_entry("1", "2026-01-05 10:00", 600)
+    w.commit()
+    refresh_facts(store)
+    assert store.query("SELECT count(*), sum(seconds) FROM fact_events WHERE kind = 'time'")[0][:] == (2, 1200)
+    store.conn.execute("DELETE FROM time_entries WHERE rowid = (SELECT max(rowid) FROM time_entries)")
+    store.conn.execute("INSERT OR IGNORE INTO changed_tickets (source, ticket_id) VALUES ('zd', '1')")
+    assert refresh_facts(store).tickets == 1
+    assert store.query("SELECT count(*), sum(seconds) FROM fact_events WHERE kind = 'time'")[0][:] == (1, 600)
+    incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
