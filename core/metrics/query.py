@@ -204,9 +204,18 @@ class Query:
         return self.conn.execute(sql, tuple(params)).fetchall()
 
     def distinct_tickets(self, bases: Iterable[Base], by: str | None = None) -> list[tuple[int, str, int]]:
-        """(bucket, key, distinct tickets) over the union of several fact tables (e.g. replies)."""
-        union = " UNION ALL ".join(self.select_sql(base, f"{base.alias}.tid AS tid", by=by) for base in bases)
-        return self.conn.execute(f"SELECT idx, g, count(DISTINCT tid) FROM ({union}) GROUP BY 1, 2").fetchall()
+        """(bucket, key, distinct tickets) over the union of several fact tables (e.g. replies).
+
+        Each table sends its ticket ids per cell as one `group_concat` text and Python unions
+        them in sets: `count(DISTINCT tid)` over a UNION ALL sorts every row into a temp B-tree
+        (GROUP BY) and again per cell (DISTINCT), 2-3x slower on a quarter of a 1M-ticket store.
+        """
+        cells: dict[tuple[int, str], set[str]] = {}
+        for base in bases:
+            sql = self.select_sql(base, f"group_concat({base.alias}.tid)", by=by) + " GROUP BY 1, 2"
+            for idx, key, text in self.conn.execute(sql):
+                cells.setdefault((idx, key), set()).update(text.split(","))
+        return [(idx, key, len(tids)) for (idx, key), tids in cells.items()]
 
     def snapshots(self) -> list[int]:
         """The instant each bucket is measured at for point-in-time KPIs: its last second, or now
