@@ -42,28 +42,34 @@ def _count_below(ordered: list[float], v: float, inclusive: bool = False) -> int
 
 
 def _components(q: Query) -> dict[tuple[int, str], dict[str, Any]]:
+    """The five components per (bucket, agent).
+
+    Resolved count, one-touch rate and the resolution-time values come from one pass over the
+    resolutions (the grouping by agent text key sorts every row, so it is paid once); ratings
+    arrive counted per distinct (sentiment, value, scale) rather than one row each.
+    """
     comps: dict[tuple[int, str], dict[str, Any]] = defaultdict(dict)
-    for idx, key, n, one, replied in q.select(
+    resolution = q.value("f.last_resolved_at - f.created", "f.bh_full_res")
+    for idx, key, n, one, replied, text in q.select(
         RESOLVED_NOW, "count(*), sum(f.outbound = 0 AND f.agent_replies = 1 AND f.reopens = 0), "
-        "sum(f.outbound = 0 AND f.agent_replies >= 1)", group=True, by="agent",
+        f"sum(f.outbound = 0 AND f.agent_replies >= 1), group_concat({resolution})", group=True, by="agent",
     ):
-        comps[(idx, key)]["resolved"] = n
-        comps[(idx, key)]["one_touch"] = one / replied if replied else None
-    moods: dict[tuple[int, str], list[int | None]] = defaultdict(list)
-    for idx, key, stored, value, low, high in q.select(
-        rating_base("csat"), "r.sentiment, r.value, r.scale_min, r.scale_max", by="agent"
-    ):
-        moods[(idx, key)].append(sentiment(q.settings, stored, value, low, high))
-    for cell, items in moods.items():
-        comps[cell]["csat"] = sum(1 for m in items if m == 1) / len(items)
+        comp = comps[(idx, key)]
+        comp["resolved"] = n
+        comp["one_touch"] = one / replied if replied else None
+        comp["resolution_median"] = median(map(float, text.split(","))) if text else None
+    moods: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    ratings = q.select_sql(rating_base("csat"), "count(*), r.sentiment, r.value, r.scale_min, r.scale_max", by="agent")
+    for idx, key, n, stored, value, low, high in q.conn.execute(ratings + " GROUP BY 1, 2, 4, 5, 6, 7"):
+        mood = moods[(idx, key)]
+        mood[0] += n if sentiment(q.settings, stored, value, low, high) == 1 else 0
+        mood[1] += n
+    for cell, (positive, total) in moods.items():
+        comps[cell]["csat"] = positive / total
     frt = ticket_base("f.first_reply_at", "f.first_reply_agent", "f.first_reply_group",
                       "f.excluded = 0 AND f.outbound = 0 AND f.first_reply_at IS NOT NULL")
-    for column, base, value in (
-        ("first_response_median", frt, q.value("f.first_reply_at - f.created", "f.bh_first_reply")),
-        ("resolution_median", RESOLVED_NOW, q.value("f.last_resolved_at - f.created", "f.bh_full_res")),
-    ):
-        for cell, (values, _) in value_lists(q, base, value, by="agent").items():
-            comps[cell][column] = median(values)
+    for cell, (values, _) in value_lists(q, frt, q.value("f.first_reply_at - f.created", "f.bh_first_reply"), by="agent").items():
+        comps[cell]["first_response_median"] = median(values)
     return comps
 
 
