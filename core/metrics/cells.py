@@ -6,18 +6,21 @@ from typing import Any
 
 from .query import Base, Query
 from .registry import Cells, empty_duration
-from .stats import summarize
+from .stats import summarize_floats
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def summary_cell(values: list[Any], nulls: int = 0) -> dict[str, Any]:
-    """Mean (the value), median, p90, count and the nulls excluded, §A "Aggregation"."""
-    s = summarize(values)
+def summary_cell(values: list[float], nulls: int = 0) -> dict[str, Any]:
+    """Mean (the value), median, p90, count and the nulls excluded, §A "Aggregation".
+
+    `values` are floats without None (as `value_lists` gives them); sorted in place.
+    """
+    s = summarize_floats(values, nulls)
     return {"value": _round(s.mean), "median": _round(s.median), "p90": _round(s.p90), "count": s.count,
-            "excluded": s.nulls + nulls}
+            "excluded": s.nulls}
 
 
 def value_lists(
@@ -56,10 +59,6 @@ def durations(
             cell = cells.setdefault((idx, key), empty_duration())
             cell["excluded"] += n
     return cells
-
-
-def counts(q: Query, base: Base, where: str = "1", column: str = "count(*)") -> Cells:
-    return {(idx, key): {"value": n} for idx, key, n in q.select(base, column, where, group=True)}
 
 
 def rates(q: Query, base: Base, numerator: str, where: str = "1") -> Cells:

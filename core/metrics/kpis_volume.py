@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..errors import KpisyncError
-from .cells import counts, drill, ratio
+from .cells import drill, ratio
 from .clock import local_midnight
 from .periods import local_date
 from .query import ALL_DIMENSIONS, REPLIES, Base, Query, ticket_base
@@ -65,7 +65,7 @@ def tickets_handled(q: Query) -> Cells:
     drill=lambda q, limit: drill(q, RESOLUTIONS, "1", agg="count", limit=limit),
 )
 def tickets_closed(q: Query) -> Cells:
-    return counts(q, RESOLUTIONS, column="count(DISTINCT e.tid)")
+    return {(idx, key): {"value": n} for idx, key, n in q.distinct_tickets((RESOLUTIONS,))}
 
 
 # -- point-in-time counts: backlog and overdue ---------------------------------------------------

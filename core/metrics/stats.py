@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Summary", "percentile", "median", "mean", "summarize"]
+__all__ = ["Summary", "percentile", "median", "mean", "summarize", "summarize_floats"]
 
 
 def _clean(values: Iterable[float | None]) -> tuple[list[float], int]:
@@ -88,6 +88,13 @@ class Summary:
 def summarize(values: Iterable[float | None]) -> Summary:
     """Summary of ``values`` in one pass over a sorted copy; empty gives count 0 and Nones."""
     xs, nulls = _clean(values)
+    return summarize_floats(xs, nulls)
+
+
+def summarize_floats(xs: list[float], nulls: int = 0) -> Summary:
+    """`summarize` of a list that is already all floats, none NaN (values parsed from SQL
+    integers): skips the per-value checks, which cost as much as the sort on a million values.
+    Sorts ``xs`` in place."""
     if not xs:
         return Summary(0, None, None, None, None, None, nulls)
     xs.sort()
