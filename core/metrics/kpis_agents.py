@@ -13,10 +13,10 @@ from collections import defaultdict
 from typing import Any
 
 from .kpis_quality import RESOLVED_NOW, rating_base, sentiment
-from .cells import value_lists
+from .cells import numbers, value_lists
 from .query import Query, ticket_base
 from .registry import Cells, kpi
-from .stats import summarize_floats
+from .stats import summarize_numbers
 
 WEIGHTS = {"resolved": 0.30, "csat": 0.25, "first_response_median": 0.20, "resolution_median": 0.15, "one_touch": 0.10}
 HIGHER_IS_BETTER = {"resolved": True, "csat": True, "first_response_median": False, "resolution_median": False, "one_touch": True}
@@ -57,7 +57,7 @@ def _components(q: Query) -> dict[tuple[int, str], dict[str, Any]]:
         comp = comps[(idx, key)]
         comp["resolved"] = n
         comp["one_touch"] = one / replied if replied else None
-        comp["resolution_median"] = summarize_floats(list(map(float, text.split(",")))).median if text else None
+        comp["resolution_median"] = summarize_numbers(numbers(text)).median
     moods: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     ratings = q.select_sql(rating_base("csat"), "count(*), r.sentiment, r.value, r.scale_min, r.scale_max", by="agent")
     for idx, key, n, stored, value, low, high in q.conn.execute(ratings + " GROUP BY 1, 2, 4, 5, 6, 7"):
@@ -69,7 +69,7 @@ def _components(q: Query) -> dict[tuple[int, str], dict[str, Any]]:
     frt = ticket_base("f.first_reply_at", "f.first_reply_agent", "f.first_reply_group",
                       "f.excluded = 0 AND f.outbound = 0 AND f.first_reply_at IS NOT NULL")
     for cell, (values, _) in value_lists(q, frt, q.value("f.first_reply_at - f.created", "f.bh_first_reply"), by="agent").items():
-        comps[cell]["first_response_median"] = summarize_floats(values).median
+        comps[cell]["first_response_median"] = summarize_numbers(values).median
     return comps
 
 

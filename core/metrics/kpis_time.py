@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .cells import drill, durations, summary_cell, value_lists
+from .cells import drill, durations, numbers, summary_cell, value_lists
 from .query import REPLIES, Base, Query, ticket_base
 from .registry import Cells, Need, empty_duration, kpi
 
@@ -176,7 +176,7 @@ def handle_time(q: Query) -> Cells:
     worked = {(idx, key): n for idx, key, n in q.distinct_tickets((HANDLE, *REPLIES))}
     cells: Cells = {}
     for idx, key, text, total in q.conn.execute(f"SELECT idx, g, group_concat(s), sum(s) FROM ({per_ticket}) GROUP BY 1, 2"):
-        tickets = list(map(float, text.split(",")))
+        tickets = numbers(text)
         cell = summary_cell(tickets)
         cell["total"] = total
         cell["coverage"] = round(len(tickets) / max(worked.get((idx, key), 0), len(tickets)), 6)

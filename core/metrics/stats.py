@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Summary", "percentile", "median", "mean", "summarize", "summarize_floats"]
+__all__ = ["Summary", "percentile", "median", "mean", "summarize", "summarize_numbers"]
 
 
 def _clean(values: Iterable[float | None]) -> tuple[list[float], int]:
@@ -88,22 +88,22 @@ class Summary:
 def summarize(values: Iterable[float | None]) -> Summary:
     """Summary of ``values`` in one pass over a sorted copy; empty gives count 0 and Nones."""
     xs, nulls = _clean(values)
-    return summarize_floats(xs, nulls)
+    return summarize_numbers(xs, nulls)
 
 
-def summarize_floats(xs: list[float], nulls: int = 0) -> Summary:
-    """`summarize` of a list that is already all floats, none NaN (values parsed from SQL
-    integers): skips the per-value checks, which cost as much as the sort on a million values.
-    Sorts ``xs`` in place."""
+def summarize_numbers(xs: list[float], nulls: int = 0) -> Summary:
+    """`summarize` of a list that is already all numbers (ints or floats), none NaN — values
+    parsed from SQL: skips the per-value checks, which cost as much as the sort on a million
+    values. Sorts ``xs`` in place; the figures are floats either way."""
     if not xs:
         return Summary(0, None, None, None, None, None, nulls)
     xs.sort()
     return Summary(
         count=len(xs),
         mean=math.fsum(xs) / len(xs),
-        median=_percentile_sorted(xs, 50.0),
-        p90=_percentile_sorted(xs, 90.0),
-        min=xs[0],
-        max=xs[-1],
+        median=float(_percentile_sorted(xs, 50.0)),
+        p90=float(_percentile_sorted(xs, 90.0)),
+        min=float(xs[0]),
+        max=float(xs[-1]),
         nulls=nulls,
     )
