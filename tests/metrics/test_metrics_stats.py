@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from kpisync.core.metrics.stats import Summary, mean, median, percentile, summarize
+from kpisync.core.metrics.stats import Summary, mean, median, percentile, summarize, summarize_numbers
 
 
 class TestPercentile:
@@ -103,3 +103,21 @@ class TestSummarize:
     def test_rejects_nan(self) -> None:
         with pytest.raises(ValueError):
             summarize([1.0, math.nan])
+
+
+class TestSummarizeNumbers:
+    """The fast path for values parsed from SQL: same figures as `summarize`, always floats."""
+
+    def test_ints_give_the_figures_of_summarize_as_floats(self) -> None:
+        # sorted [10, 20, 30, 40]: mean 25; median h=1.5 -> 25; p90 h=2.7 -> 30 + 0.7*10 = 37
+        s = summarize_numbers([40, 10, 30, 20], nulls=2)
+        assert (s.count, s.mean, s.median, s.p90, s.min, s.max, s.nulls) == (4, 25.0, 25.0, 37.0, 10.0, 40.0, 2)
+        assert all(isinstance(v, float) for v in (s.median, s.min, s.max))
+        odd = summarize_numbers([3, 1, 2])  # exact middle rank: still a float
+        assert odd.median == 2.0 and isinstance(odd.median, float)
+        rng = random.Random(4)
+        xs = [rng.randint(0, 10**6) for _ in range(999)]
+        assert summarize_numbers(list(xs)) == summarize(xs)
+
+    def test_empty(self) -> None:
+        assert summarize_numbers([], nulls=3) == Summary(0, None, None, None, None, None, 3)
