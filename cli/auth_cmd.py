@@ -30,7 +30,7 @@ app.add_typer(auth_app, name="auth")
 
 @auth_app.command("set")
 def set_secret(
-    source: str = typer.Argument(..., help="Source name (a connector, or a [sources.NAME] of the config)."),
+    source: str = typer.Argument(..., help="Source name (a connector, or a \\[sources.NAME] of the config)."),
     field: str = typer.Argument(..., help="Secret setting, e.g. api_token."),
     config: Optional[str] = ConfigOption,
 ) -> None:

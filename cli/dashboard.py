@@ -27,7 +27,7 @@ def dashboard_command(
     until: Optional[str] = typer.Option(None, "--until", help="End, exclusive (default: now, or the latest data)."),
     hours: str = typer.Option("calendar", "--hours", help="Durations in calendar or business hours."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Compare with the previous period."),
-    check_targets: bool = typer.Option(False, "--check-targets", help="Exit 1 when a [targets] goal is missed."),
+    check_targets: bool = typer.Option(False, "--check-targets", help="Exit 1 when a \\[targets] goal is missed."),
     db: Optional[str] = DbOption,
     config: Optional[str] = ConfigOption,
     as_json: bool = JsonOption,

@@ -48,7 +48,7 @@ def kpi_command(
     forecast: Optional[int] = typer.Option(None, "--forecast", help="Forecast the next N periods."),
     tickets: bool = typer.Option(False, "--tickets", help="List the tickets behind the value, worst first."),
     limit: int = typer.Option(50, "--limit", help="Tickets listed by --tickets."),
-    check_targets: bool = typer.Option(False, "--check-targets", help="Exit 1 when a [targets] goal is missed."),
+    check_targets: bool = typer.Option(False, "--check-targets", help="Exit 1 when a \\[targets] goal is missed."),
     rebuild_facts: bool = typer.Option(False, "--rebuild-facts", help="Rebuild all derived facts first."),
     db: Optional[str] = DbOption,
     config: Optional[str] = ConfigOption,

@@ -22,7 +22,7 @@ EXIT_CODES = {"success": 0, "failed": 1, "interrupted": 130}
 
 @app.command()
 def pull(
-    source: str = typer.Argument(..., help="Source name: a connector (zendesk) or a [sources.NAME] of the config."),
+    source: str = typer.Argument(..., help="Source name: a connector (zendesk) or a \\[sources.NAME] of the config."),
     db: Optional[str] = DbOption,
     config: Optional[str] = ConfigOption,
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Forget cursors and re-read everything (rows are upserted, never duplicated)."),

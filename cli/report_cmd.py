@@ -100,7 +100,7 @@ def agents_command(
     fmt: str = FormatOption,
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write one private file per agent into this folder."),
     agent: Optional[str] = typer.Option(None, "--agent", help="Only this agent (e-mail, name or source:id)."),
-    send: bool = typer.Option(False, "--send", help="E-mail each agent their own report through [report.smtp]."),
+    send: bool = typer.Option(False, "--send", help="E-mail each agent their own report through \\[report.smtp]."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what --send would send to whom; send nothing."),
     output: Optional[Path] = OutputOption,
     hours: str = HoursOption,
