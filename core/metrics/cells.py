@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from .query import Base, Query
+from .query import Base, Query, numbers
 from .registry import Cells, empty_duration
 from .stats import summarize_numbers
 
@@ -36,12 +34,6 @@ def value_lists(
     """
     sql = q.select_sql(base, f"group_concat({value}), count(*) - count({value})", where, by) + " GROUP BY 1, 2"
     return {(idx, key): (numbers(text), nulls) for idx, key, text, nulls in q.conn.execute(sql, params)}
-
-
-def numbers(text: str | None) -> list[float]:
-    """The numbers of a `group_concat` text (None: no values). orjson reads them as one JSON
-    array, 2-3x faster than splitting and float() per item; integers stay ints, exact."""
-    return orjson.loads(f"[{text}]") if text else []
 
 
 def durations(

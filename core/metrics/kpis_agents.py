@@ -13,8 +13,8 @@ from collections import defaultdict
 from typing import Any
 
 from .kpis_quality import RESOLVED_NOW, rating_base, sentiment
-from .cells import numbers, value_lists
-from .query import Query, ticket_base
+from .cells import value_lists
+from .query import Query, numbers, ticket_base
 from .registry import Cells, kpi
 from .stats import summarize_numbers
 

