@@ -380,3 +380,27 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     SocialMention,
     Order,
 )
+
+
+class BotConversation(Record):
+    """One conversation of the help desk's own AI agent, as the vendor exports it (Zendesk AI
+    agents - Advanced, Data Export API). Kept in its own table, apart from tickets and messages:
+    `automated_resolution` is the vendor's LLM-verified verdict, reported beside kpisync's own
+    automated resolution rate and never mixed into it (KPI definitions §A.13)."""
+
+    __table__ = "bot_conversations"
+    __ticket_column__ = None  # a verdict arriving changes no ticket fact
+
+    bot_id: Id | None = None
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    export_day: str  # the UTC day (YYYY-MM-DD) of the vendor's export file that held it
+    channel: str | None = None  # the vendor's own channel name
+    language: str | None = None
+    status: str | None = None  # the vendor's conversation status
+    escalated: bool | None = None
+    ticket_id: Id | None = None  # the ticket it was escalated to, when the export names one
+    automated_resolution: bool | None = None  # None: the vendor gave no verdict (yet)
+
+
+RECORD_TYPES = (*RECORD_TYPES, BotConversation)
