@@ -23,6 +23,7 @@ from kpisync.core.sdk import (
 )  # fmt: skip
 
 from . import mapping
+from .ai_agents import AiAgentConversations, AiAgentsSettings
 from .talk import CountExport
 
 INCREMENTAL_PATH = "/api/v2/incremental/"
@@ -39,7 +40,7 @@ TALK_CALLS_PATH = "/api/v2/channels/voice/stats/incremental/calls"
 TIME_TOTAL_TITLE, TIME_LAST_TITLE = "total time spent (sec)", "time spent last update (sec)"
 
 
-class ZendeskConfig(ConnectorConfig):
+class ZendeskConfig(ConnectorConfig, AiAgentsSettings):
     """Settings: KPISYNC_ZENDESK_<FIELD> or [sources.zendesk] in kpisync.toml."""
 
     subdomain: str | None = None
@@ -239,7 +240,8 @@ class ZendeskConnector(RestConnector):
     config_model = ZendeskConfig
     description = "Tickets, every comment, status history, users, CSAT, SLA events, logged time and Talk calls via incremental exports."
     check_path = "/api/v2/users/me.json"
-    stream_classes = [Users, Organizations, Groups, Schedules, SlaPolicies, Tickets, TicketEvents, Ratings, SlaEvents, Calls]
+    stream_classes = [Users, Organizations, Groups, Schedules, SlaPolicies, Tickets, TicketEvents, Ratings, SlaEvents, Calls,
+                      AiAgentConversations]
 
     config: ZendeskConfig
 
@@ -273,6 +275,7 @@ class ZendeskConnector(RestConnector):
         me = expect(self.http.get(self.check_path).data, "user", dict, f"GET {self.check_path}")
         if me.get("id") is None:
             raise ConfigError("zendesk: the credentials map to an anonymous user — check email and api_token")
+        AiAgentConversations(self).check()
 
     def agent_ids(self) -> frozenset[str]:
         """Ids of agents and admins (comment roles, outbound tickets); read once per run."""

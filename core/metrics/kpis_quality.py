@@ -292,20 +292,55 @@ def replies_per_ticket(q: Query) -> Cells:
     return {key: summary_cell(values, nulls) for key, (values, nulls) in value_lists(q, RESOLVED_NOW, "f.agent_replies").items()}
 
 
+#: The vendor's AI-agent conversations (Zendesk AI agents data export), by conversation end.
+VENDOR_BOT = Base("bot_conversations v", "v", "unixepoch(coalesce(v.ended_at, v.started_at))", None, None, "1",
+                  optional_ticket=True, source="v.source")
+#: Groupings the vendor figure has: its conversations carry no agent, group or ticket attributes.
+VENDOR_BY = (None, "source")
+
+
+def _empty_automated() -> dict[str, Any]:
+    return {**empty_rate(), "vendor_automated_resolutions": None, "vendor_conversations": None, "vendor_rate": None}
+
+
+def _vendor_notes(ctx: Context) -> list[str]:
+    if not ctx.scalar("SELECT EXISTS (SELECT 1 FROM bot_conversations)"):
+        return ["vendor figures unavailable: no Zendesk AI agents conversations synced (set the ai_agents_* "
+                "settings of the Zendesk source; connectors/zendesk/README.md) — the value never includes them"]
+    if ctx.by not in VENDOR_BY:
+        return [f"vendor figures are given without --by or with --by source only, not by {ctx.by}"]
+    return ["vendor_automated_resolutions / vendor_conversations: the AI agents' own LLM-verified automated "
+            "resolutions (Zendesk) among their conversations, by conversation end; beside the value, never in it"]
+
+
 @kpi(
     "automated_resolution_rate",
     unit="fraction",
     definition="Resolved tickets with no agent reply ever and a bot/system public message or a resolution by a rule or "
-    "bot ÷ tickets resolved.",
-    data="tickets, messages, status history (who resolved)",
-    empty=empty_rate,
+    "bot ÷ tickets resolved. Beside it, never mixed in: the vendor's LLM-verified automated resolutions of its AI "
+    "agents ÷ their conversations (vendor_*).",
+    data="tickets, messages, status history (who resolved); Zendesk AI agents conversations for vendor_*",
+    empty=_empty_automated,
     better="higher",
     params=RATE_PARAMS,
     needs=(HISTORY,),
-    notes=lambda ctx: ["vendor-verified automated resolutions (Zendesk AI agents) are not included"],
+    notes=_vendor_notes,
     drill=lambda q, limit: drill(
         q, RESOLVED_NOW, "f.bot_public + f.res_automated", "f.agent_replies_all = 0", limit=limit
     ),
 )
 def automated_resolution_rate(q: Query) -> Cells:
-    return rates(q, RESOLVED_NOW, "f.agent_replies_all = 0 AND (f.bot_public > 0 OR f.res_automated = 1)")
+    own = rates(q, RESOLVED_NOW, "f.agent_replies_all = 0 AND (f.bot_public > 0 OR f.res_automated = 1)")
+    cells: Cells = {key: {**_empty_automated(), **cell} for key, cell in own.items()}
+    if q.ctx.by not in VENDOR_BY or not q.ctx.scalar("SELECT EXISTS (SELECT 1 FROM bot_conversations)"):
+        return cells
+    # Synced: every bucket of every source with conversations counts from 0, like any count.
+    keys = [""] if q.ctx.by is None else [r[0] for r in q.conn.execute("SELECT DISTINCT source FROM bot_conversations")]
+    for idx in range(len(q.window.buckets)):
+        for key in keys:
+            cells.setdefault((idx, key), _empty_automated()).update(
+                vendor_automated_resolutions=0, vendor_conversations=0)  # fmt: skip
+    for idx, key, total, automated in q.select(VENDOR_BOT, "count(*), sum(v.automated_resolution = 1)", group=True):
+        cells[(idx, key)].update(vendor_automated_resolutions=automated, vendor_conversations=total,
+                                 vendor_rate=ratio(automated, total))  # fmt: skip
+    return cells
