@@ -1,10 +1,19 @@
 """`kpisync sync`: pull every configured source; one failing source does not stop the others.
 
-Sources are the `[sources.NAME]` tables of kpisync.toml, synced one after another into one
-store, each under its own lock. A source that fails (bad settings, credentials, an API outage
-that outlasts the retries, a bug) is recorded as a failed run and the next source runs; a source
-another process is syncing is skipped at once, or waited for with `--wait`. SIGTERM/SIGINT
-finish the current batch, commit it with its cursor and stop.
+Sources are the `[sources.NAME]` tables of kpisync.toml, synced into one store, each under its
+own lock. Up to `--parallel N` sources (default: min(4, number of sources)) sync at once, each on
+its own thread with its own store connection: a sync waits for the slowest source rather than
+for the sum of all. Their batches stay short transactions (a writer waits for the others'
+commits through SQLite's busy timeout), and the KPI facts refresh, which can hold the write lock
+for seconds on a big store, runs once they have all finished, on the main thread, source by
+source. `--parallel 1` syncs one source after another, each refreshing its facts at its end.
+
+A source that fails (bad settings, credentials, an API outage that outlasts the retries, a bug)
+is recorded as a failed run and the others go on; a source another process is syncing is skipped
+at once, or waited for with `--wait`. SIGTERM/SIGINT: every running source finishes its current
+batch, commits it with its cursor and stops; sources not started yet are skipped, and the facts
+refresh is left to the next sync or KPI query. The outcome table and `--json` list the sources in
+the config's order whatever order they finished in.
 
 Exit codes: 0 every source synced; 7 partial (some synced, others failed or were busy);
 1 no source synced; 6 every source was busy with another sync; 130 interrupted.
@@ -16,7 +25,9 @@ import json
 import logging
 import math
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -26,6 +37,7 @@ from rich.table import Table
 from kpisync.core import logs
 from kpisync.core.config import configured_sources, connector_name_of, load_config_file, source_settings
 from kpisync.core.errors import ConfigError, Interrupted, KpisyncError, LockedError, StoreError
+from kpisync.core.facts import refresh_facts
 from kpisync.core.httpclient import Runtime
 from kpisync.core.registry import load_connector
 from kpisync.core.schedule import parse_duration
@@ -36,6 +48,7 @@ from .app import ConfigOption, DbOption, JsonOption, app
 from .common import open_store, scrub, stop_on_signals
 
 EXIT_PARTIAL = 7
+DEFAULT_PARALLEL = 4  # sources at once: network-bound syncs overlap; more would mostly queue on the GIL and the write lock
 LogFormatOption = typer.Option(
     "text", "--log-format", envvar="KPISYNC_LOG_FORMAT", help="Log lines on stderr: text (for people) or json (for log shippers)."
 )
@@ -60,6 +73,11 @@ class SyncOptions:
     full_refresh: bool = False
     check: bool = True
     lock_wait: float | None = None
+    parallel: int | None = None  # sources synced at once; None: min(DEFAULT_PARALLEL, number of sources)
+
+    def workers(self, sources: int) -> int:
+        wanted = DEFAULT_PARALLEL if self.parallel is None else self.parallel
+        return max(1, min(wanted, sources))
 
 
 def exit_code(outcomes: list[SourceOutcome]) -> int:
@@ -96,15 +114,100 @@ def run_sync(db: str | None, config_path: str | None, options: SyncOptions, runt
     started = runtime.now()
     try:
         logs.event(f"sync started: {', '.join(sources)}", sources=sources)
-        with open_store(db) as store:
-            outcomes = [_sync_one(store, config, source, runtime, options) for source in sources]
+        with open_store(db) as store:  # migrates the store before any thread opens its own connection
+            workers = options.workers(len(sources))
+            if workers == 1:
+                outcomes = [_sync_one(store, config, source, runtime, options) for source in sources]
+            else:
+                outcomes = _sync_parallel(store.path, config, sources, runtime, options, workers)
+                _refresh_facts(store, outcomes, runtime)
         _log_finished(outcomes, (runtime.now() - started) / runtime.time_scale)
         return outcomes
     finally:
         logs.set_run_id(None)
 
 
-def _sync_one(store: Store, config: dict[str, Any], source: str, runtime: Runtime, options: SyncOptions) -> SourceOutcome:
+def _sync_parallel(
+    path: Path, config: dict[str, Any], sources: list[str], runtime: Runtime, options: SyncOptions, workers: int
+) -> list[SourceOutcome]:
+    """Sync `sources` on `workers` threads; outcomes in the order of `sources`.
+
+    Every thread has ended when this returns, so the facts refresh after it may fork again
+    (core/facts.py forks only in a single-threaded process).
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kpisync-sync") as pool:
+        futures = [pool.submit(_sync_in_thread, path, config, source, runtime, options) for source in sources]
+        return [_outcome_of(future, source) for future, source in zip(futures, sources)]
+
+
+def _sync_in_thread(path: Path, config: dict[str, Any], source: str, runtime: Runtime, options: SyncOptions) -> SourceOutcome:
+    """One source on a worker thread: its own store connection (a sqlite3 connection stays in its
+    thread) and its own runtime (request and wait counters, the source named in wait log lines),
+    sharing the stop flag. The facts refresh is left to the main thread."""
+    try:
+        store = Store(path)
+    except KpisyncError as exc:
+        error = scrub(str(exc))
+        logs.event(f"failed: {error}", logging.ERROR, source=source, status="failed", error=error)
+        return SourceOutcome(source, "failed", error=error)
+    with store:
+        return _sync_one(store, config, source, _source_runtime(runtime), options, facts=False)
+
+
+def _source_runtime(parent: Runtime) -> Runtime:
+    """A runtime for one source's thread: same clock scale and stop flag, counters of its own."""
+    on_wait = logs.WaitLogger() if isinstance(parent.on_wait, logs.WaitLogger) else parent.on_wait
+    runtime = Runtime(time_scale=parent.time_scale, on_wait=on_wait)
+    runtime.stop = parent.stop  # SIGTERM/SIGINT reach every thread
+    return runtime
+
+
+def _outcome_of(future: Future[SourceOutcome], source: str) -> SourceOutcome:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 — _sync_one turns failures into outcomes; this is the last guard
+        error = scrub(f"internal error: {type(exc).__name__}: {exc}")
+        logs.event(f"failed: {error}", logging.ERROR, source=source, status="failed", error=error)
+        return SourceOutcome(source, "failed", error=error)
+
+
+def _refresh_facts(store: Store, outcomes: list[SourceOutcome], runtime: Runtime) -> None:
+    """The KPI facts of the tickets each source changed, after the parallel syncs, on this thread.
+
+    Per source, as `sync_source` does at the end of a sequential sync: the same facts, also of
+    ticketless ratings, and only for sources that ran to their end (not interrupted). After a
+    stop (before or during this step) the rest is not refreshed: the changed tickets stay listed
+    for the next sync or KPI query. A refresh that fails fails its source, as it would have
+    inside `sync_source`.
+    """
+    for i, outcome in enumerate(outcomes):
+        run = outcome.run
+        if runtime.stop.is_set():
+            return
+        if run is None or run.status == "interrupted":
+            continue
+        try:
+            refresh_facts(store, outcome.source)
+        except Exception as exc:  # noqa: BLE001 — like any failure of a source: recorded, the others go on
+            text = str(exc) if isinstance(exc, KpisyncError) else f"internal error: {type(exc).__name__}: {exc}"
+            outcomes[i] = _facts_failed(store, run, scrub(f"KPI facts refresh failed: {text}"))
+
+
+def _facts_failed(store: Store, run: RunResult, error: str) -> SourceOutcome:
+    """The source's run becomes failed with `error`, in the store and in the outcome."""
+    logs.event(f"failed: {error}", logging.ERROR, source=run.source, status="failed", error=error)
+    run.status, run.error = "failed", error
+    try:
+        with store.transaction() as conn:
+            conn.execute("UPDATE sync_runs SET status = 'failed', error = ? WHERE id = ?", (error, run.run_id))
+    except StoreError:
+        pass
+    return SourceOutcome(run.source, "failed", run=run, error=error)
+
+
+def _sync_one(
+    store: Store, config: dict[str, Any], source: str, runtime: Runtime, options: SyncOptions, facts: bool = True
+) -> SourceOutcome:
     """Sync one source; every failure ends as an outcome, never as an exception."""
     if runtime.stop.is_set():
         return SourceOutcome(source, "skipped", error="not started: the sync was interrupted")
@@ -124,7 +227,13 @@ def _sync_one(store: Store, config: dict[str, Any], source: str, runtime: Runtim
         if options.check:
             connector.check()
         run = sync_source(
-            store, source, connector, full_refresh=options.full_refresh, observer=logs.LogObserver(), lock_wait=options.lock_wait
+            store,
+            source,
+            connector,
+            full_refresh=options.full_refresh,
+            observer=logs.LogObserver(),
+            lock_wait=options.lock_wait,
+            facts=facts,
         )
     except LockedError as exc:
         message = str(exc) + ("" if options.lock_wait else " (or use --wait)")
@@ -222,12 +331,20 @@ def sync(
     check: bool = typer.Option(True, "--check/--no-check", help="Verify each source's credentials with one request first."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another running sync of a source instead of skipping it."),
     wait_timeout: Optional[str] = typer.Option(None, "--wait-timeout", help="With --wait: give up after this long (e.g. 10m).", show_default=False),
+    parallel: Optional[int] = typer.Option(
+        None, "--parallel", show_default=False,
+        help=f"Sources synced at once, each on its own thread (default: min({DEFAULT_PARALLEL}, number of sources); 1: one after another).",
+    ),
     log_format: str = LogFormatOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Pull every configured source; exit 0 when all synced, 7 when only some did."""
     logs.setup_logging(log_format)
-    options = SyncOptions(sources=source, full_refresh=full_refresh, check=check, lock_wait=lock_wait_seconds(wait, wait_timeout))
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"--parallel {parallel}: give 1 (one source after another) or more")
+    options = SyncOptions(
+        sources=source, full_refresh=full_refresh, check=check, lock_wait=lock_wait_seconds(wait, wait_timeout), parallel=parallel
+    )
     runtime = Runtime(on_wait=logs.WaitLogger())
     with stop_on_signals(runtime):
         outcomes = run_sync(db, config, options, runtime)

@@ -90,10 +90,13 @@ def sync_source(
     only_streams: list[str] | None = None,
     observer: SyncObserver | None = None,
     lock_wait: float | None = None,
+    facts: bool = True,
 ) -> RunResult:
     """Pull every stream of `connector` into `store` under the name `source`.
 
     `lock_wait`: seconds to wait for another sync of the same source (default: fail at once).
+    `facts=False` leaves the KPI facts refresh to the caller: `kpisync sync` runs it on its main
+    thread once all its parallel sources are done, so no source's batches wait behind it.
     """
     observer = observer or SyncObserver()
     runtime = connector.runtime
@@ -126,7 +129,7 @@ def sync_source(
                 if result.status == "interrupted":
                     run.status, run.error = "interrupted", result.error
                     break
-            if run.status != "interrupted":  # KPI facts of the tickets this run changed (core/facts.py)
+            if facts and run.status != "interrupted":  # KPI facts of the tickets this run changed (core/facts.py)
                 refresh_facts(store, source)
             if run.status == "running":
                 failed = [s for s in run.streams if s.status == "failed"]
