@@ -8,6 +8,12 @@ rows of `changed_tickets`, all in one transaction: a kill leaves the old facts a
 intact. `refresh_all` rebuilds everything; it also runs by itself when the facts were computed
 with other schedules or settings (the fingerprint in `facts_meta`).
 
+The incremental refresh writes only what differs: each ticket's facts row keeps a fingerprint of
+its rows in every child table (`digests`), so the stored rows of a table are read and diffed only
+for the tickets whose fingerprint there changed, and changed rows are updated in place. Large
+batches are split with a forked worker that streams its results back in parts, which the parent
+writes while the worker computes the rest.
+
 KPI queries (core/metrics) read only these tables; they never rescan messages. The rules
 (roles, turns, resolutions, population) are those of docs/kpis.md.
 """
@@ -31,6 +37,8 @@ from itertools import compress, groupby
 from operator import itemgetter, ne
 from typing import Any
 
+import orjson
+
 from .metrics.business_hours import Schedule
 from .metrics.clock import BusinessClock
 from .metrics.settings import MetricsSettings
@@ -44,6 +52,12 @@ CHUNK = 10_000  # tickets per refresh step: bounds the Python memory of a full r
 CACHE_KIB = 16 * 1024
 #: A chunk at least this big is split with a forked worker (the refresh has two cores to use).
 PARALLEL_MIN = 2000
+#: The parent's share of a split chunk: besides computing it, the parent writes every change (its
+#: own while the worker still computes, then the worker's parts as they arrive), so it takes less.
+PARENT_SHARE = 0.42
+#: The worker sends its results in this many parts, so the parent writes the early ones while
+#: the worker computes the rest and only the last part's writes come after the worker is done.
+WORKER_PARTS = 4
 
 log = logging.getLogger("kpisync.facts")
 
@@ -61,7 +75,7 @@ TICKET_COLUMNS = (
     "agent_replies_all", "customer_followups", "bot_public", "first_resolved_at",
     "last_resolved_at", "reopens", "res_agent", "res_group", "res_automated", "bh_first_res",
     "bh_full_res", "requester_wait", "agent_wait", "on_hold", "bh_requester_wait",
-    "bh_agent_wait", "frt_due", "res_due", "fr_od_start", "fr_od_end", "url",
+    "bh_agent_wait", "frt_due", "res_due", "fr_od_start", "fr_od_end", "url", "digests",
 )
 _INSERT_TICKET = f"INSERT INTO ticket_facts ({', '.join(TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(TICKET_COLUMNS))})"
 _INSERT_EVENT = "INSERT INTO fact_events (tid, kind, at, agent_id, group_id, ref, seconds, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -73,6 +87,9 @@ _INSERT_RATING = (
 )
 _INSERT_TAG = "INSERT OR IGNORE INTO ticket_tags (tid, tag) VALUES (?, ?)"
 _CHILD_TABLES = ("fact_events", "reply_pairs", "status_spans", "rating_facts", "ticket_tags")
+#: Bytes of one child table's fingerprint in ticket_facts.digests (schema 006).
+DIGEST_SIZE = 8
+_NO_ROWS = bytes(DIGEST_SIZE)
 #: (table, columns in insert order, key of a stored row) for the incremental diff.
 _DIFFED = (
     ("ticket_facts", TICKET_COLUMNS, ("tid",)),
@@ -311,16 +328,23 @@ class _Builder:
         conn = self.conn
         todo = self._numbered(keys, fresh)
         if len(todo) >= PARALLEL_MIN and _can_fork():
-            half = len(todo) // 2
-            _fill_todo(conn, todo[:half])
-            with _Worker(self, todo[half:], fresh) as worker:  # the other half on the second core
-                changes = self.changes(conn, fresh)
-                changes += worker.result()
+            mine = int(len(todo) * PARENT_SHARE)
+            with _Worker(self, todo[mine:], fresh) as worker:  # the rest on the second core
+                self._write(self.changes_of(conn, todo[:mine], fresh))
+                for changes in worker.results():
+                    self._write(changes)
         else:
-            _fill_todo(conn, todo)
-            changes = self.changes(conn, fresh)
+            self._write(self.changes_of(conn, todo, fresh))
+
+    def _write(self, changes: list[Write]) -> None:
+        """Applies changes inside the refresh's transaction. The forked worker does not see them
+        (it reads the last committed state) and needs not: they concern other tickets."""
         for sql, rows in changes:
-            conn.executemany(sql, rows)
+            self.conn.executemany(sql, rows)
+
+    def changes_of(self, conn: sqlite3.Connection, todo: Sequence[tuple[int, str, str]], fresh: bool) -> list[Write]:
+        _fill_todo(conn, todo)
+        return self.changes(conn, fresh)
 
     def _numbered(self, keys: Sequence[Sequence[str]], fresh: bool) -> list[tuple[int, str, str]]:
         """(tid, source, ticket_id) of these tickets in tid order: the tid their facts have, else
@@ -360,7 +384,9 @@ class _Builder:
         get = {name: rows.get for name, rows in children.items()}
         for row in conn.execute(_TICKET_SQL):
             tid = row[0]
+            marks = out.marks()
             _ticket_facts(self, row, out, *(get[name](tid, _EMPTY) for name in _CHILD_SQL))
+            out.seal(marks)
         if fresh:
             return [(sql, rows) for sql, rows in out.tables() if rows]
         return out.diff(conn)
@@ -404,13 +430,15 @@ class _Worker:
     """Computes the changes of some tickets in a forked process on its own read connection.
 
     The parent keeps its write transaction; the worker reads the last committed state through
-    WAL, which is what the parent sees too (facts are written only after both halves are done).
-    The forked child never touches the parent's connection and leaves with `os._exit`. Any
-    failure in the worker falls back to computing its half in the parent.
+    WAL, which is what the parent read too. The worker sends its results in parts, in order;
+    the forked child never touches the parent's connection and leaves with `os._exit`. If the
+    worker fails, the parent computes the parts it did not receive.
     """
 
-    def __init__(self, builder: _Builder, todo: Sequence[tuple[Any, ...]], fresh: bool) -> None:
-        self.builder, self.todo, self.fresh = builder, list(todo), fresh
+    def __init__(self, builder: _Builder, todo: Sequence[tuple[int, str, str]], fresh: bool) -> None:
+        self.builder, self.fresh = builder, fresh
+        size = -(-len(todo) // WORKER_PARTS)
+        self.parts = [list(todo[i : i + size]) for i in range(0, len(todo), size)]
         context = multiprocessing.get_context("fork")
         self.receive, send = context.Pipe(duplex=False)
         self.process = context.Process(target=self._run, args=(send,), daemon=True)
@@ -428,24 +456,26 @@ class _Worker:
         try:
             conn = sqlite3.connect(str(self.builder.store.path), timeout=30, isolation_level=None)
             conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
-            _fill_todo(conn, self.todo)
-            send.send(("ok", self.builder.changes(conn, self.fresh)))
+            for part in self.parts:
+                send.send(("ok", self.builder.changes_of(conn, part, self.fresh)))
         except BaseException as exc:  # noqa: BLE001 — reported to the parent, which redoes the work
             send.send(("error", repr(exc)))
         finally:
             os._exit(0)
 
-    def result(self) -> list[Write]:
-        try:
-            status, payload = self.receive.recv()
-        except (EOFError, OSError):
-            status, payload = "error", "worker died"
-        if status == "ok":
-            return payload  # type: ignore[no-any-return]
-        log.warning("facts worker failed (%s); computing its tickets here", payload)
-        conn = self.builder.conn
-        _fill_todo(conn, self.todo)
-        return self.builder.changes(conn, self.fresh)
+    def results(self) -> Iterator[list[Write]]:
+        """The changes of each part, in order: from the worker, else computed here."""
+        for index, part in enumerate(self.parts):
+            try:
+                status, payload = self.receive.recv()
+            except (EOFError, OSError):
+                status, payload = "error", "worker died"
+            if status != "ok":
+                log.warning("facts worker failed (%s); computing its tickets here", payload)
+                for rest in self.parts[index:]:
+                    yield self.builder.changes_of(self.builder.conn, rest, self.fresh)
+                return
+            yield payload
 
 
 class _Output:
@@ -465,6 +495,15 @@ class _Output:
             (_INSERT_SPAN, self.spans), (_INSERT_RATING, self.ratings), (_INSERT_TAG, self.tags),
         )
 
+    def marks(self) -> tuple[int, int, int, int, int]:
+        """Where the next ticket's rows start in each child table (in _CHILD_TABLES order)."""
+        return len(self.events), len(self.pairs), len(self.spans), len(self.ratings), len(self.tags)
+
+    def seal(self, marks: tuple[int, ...]) -> None:
+        """Completes the ticket row just computed with the fingerprints of its child rows."""
+        tables = (self.events, self.pairs, self.spans, self.ratings, self.tags)
+        self.tickets[-1] += (b"".join(_digest(rows, mark) for rows, mark in zip(tables, marks)),)
+
     def diff(self, conn: sqlite3.Connection) -> list[Write]:
         """Against the stored facts of the tickets in `_facts_todo`: only the rows that differ.
 
@@ -475,10 +514,23 @@ class _Output:
         touches is another page to log and checkpoint: that is what a refresh's time goes to.
         """
         writes: list[Write] = []
+        fingerprints: dict[int, tuple[bytes | None, bytes]] = {}
         for (insert, rows), (table, columns, key) in zip(self.tables(), _DIFFED):
+            scope = "_facts_todo"
+            if table == "ticket_facts":
+                d = columns.index("digests")
+                fingerprints = {row[0]: (None, row[d]) for row in rows}
+            else:
+                rows, scope = _skip_unchanged(conn, table, columns, rows, fingerprints)
+                if scope is None:
+                    continue
             stored = conn.execute(
-                f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} WHERE tid IN (SELECT tid FROM _facts_todo)"
+                f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} WHERE tid IN (SELECT tid FROM {scope})"
             ).fetchall()
+            if table == "ticket_facts":
+                for row in stored:
+                    if row[0] in fingerprints:
+                        fingerprints[row[0]] = (row[d], fingerprints[row[0]][1])
             stale, fresh = _row_changes(stored, rows, len(columns))
             updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)
             if table in _IDENTITY and stale and fresh:
@@ -492,6 +544,42 @@ class _Output:
             if fresh:
                 writes.append((insert, fresh))
         return writes
+
+
+def _digest(rows: list[tuple[Any, ...]], start: int) -> bytes:
+    """Fingerprint of rows[start:] (one ticket's rows of one table); equal rows, equal bytes."""
+    if len(rows) == start:
+        return _NO_ROWS
+    return hashlib.blake2b(orjson.dumps(rows[start:]), digest_size=DIGEST_SIZE).digest()
+
+
+def _skip_unchanged(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    fingerprints: dict[int, tuple[bytes | None, bytes]],
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """The new rows of `table` to diff and the temp table naming the tickets whose stored rows
+    to read (None: none). A ticket whose fingerprint for this table is the stored one keeps its
+    rows untouched and unread; a ticket without a new facts row (gone from `tickets`) is read so
+    its rows can be deleted."""
+    at = _CHILD_TABLES.index(table) * DIGEST_SIZE
+    clean = {
+        tid for tid, (old, new) in fingerprints.items()
+        if old is not None and old[at : at + DIGEST_SIZE] == new[at : at + DIGEST_SIZE]
+    }
+    if not clean:
+        return rows, "_facts_todo"
+    todo = [tid for (tid,) in conn.execute("SELECT tid FROM _facts_todo")]
+    dirty = [tid for tid in todo if tid not in clean]
+    if not dirty:
+        return [], None
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _facts_dirty (tid INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM _facts_dirty")
+    conn.executemany("INSERT INTO _facts_dirty (tid) VALUES (?)", [(tid,) for tid in dirty])
+    tid_at = columns.index("tid")
+    return [row for row in rows if row[tid_at] not in clean], "_facts_dirty"
 
 
 def _row_changes(
@@ -768,7 +856,7 @@ def _ticket_facts(
     for _, at, agent, ref in macros:
         events.append((tid, "macro", at, agent, group_at(at) if group_at else group_id, ref, None, None))
     if tags and tags != "[]":
-        out.tags.extend((tid, str(tag)) for tag in set(json.loads(tags)))
+        out.tags.extend((tid, tag) for tag in sorted({str(tag) for tag in json.loads(tags)}))
     out.tickets.append((
         tid, source, ticket_id, created, 0, int(outbound), channel, social, priority, group_id, assignee_id,
         organization_id, requester_id, resolved_now, 1 if status else 0, first_reply_at, first_agent, first_group,

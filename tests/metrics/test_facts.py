@@ -229,7 +229,8 @@ def test_a_chat_session_counts_as_one_reply_and_shared_comments_are_ignored(stor
 
 
 def _all_facts(store: Store) -> dict[str, list[tuple]]:
-    """Every derived row, with tids replaced by ticket ids (tids are store-local)."""
+    """Every derived row, with tids replaced by ticket ids (tids are store-local, and so are the
+    fingerprints of a ticket's rows, which include its tid)."""
     out = {}
     for table, columns in (
         ("ticket_facts", "*"), ("fact_events", "kind, at, agent_id, group_id, ref, seconds, extra"),
@@ -242,7 +243,7 @@ def _all_facts(store: Store) -> dict[str, list[tuple]]:
             f"SELECT f.ticket_id, {', '.join('x.' + c.strip() for c in columns.split(','))} FROM {table} x "
             "JOIN ticket_facts f ON f.tid = x.tid" if columns != "*" else "SELECT * FROM ticket_facts"
         )
-        out[table] = sorted(tuple(r)[1:] if columns == "*" else tuple(r) for r in rows)
+        out[table] = sorted(tuple(r)[1:-1] if columns == "*" else tuple(r) for r in rows)  # no tid, no digests
     return out
 
 
@@ -313,5 +314,110 @@ def test_identical_time_entries_count_twice_and_one_removed_counts_once(store: S
     assert refresh_facts(store).tickets == 1
     assert store.query("SELECT count(*), sum(seconds) FROM fact_events WHERE kind = 'time'")[0][:] == (1, 600)
     incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
+
+
+def _two_ticket_world(store: Store) -> World:
+    w = World(store)
+    for i in ("1", "2"):
+        w.ticket(i, "2026-01-05 09:00", "solved", assignee="a1", tags=["b", "a"])
+        w.msg(i, "2026-01-05 09:00", "customer")
+        w.msg(i, "2026-01-05 10:00", "agent", "a1")
+        w.lifecycle(i, ("2026-01-05 09:00", "new"), ("2026-01-05 11:00", "solved"))
+    w.rating("1", "good", responded="2026-01-05 12:00", rid="r1")
+    w.commit()
+    refresh_facts(store)
+    return w
+
+
+def test_a_change_in_one_fact_table_leaves_the_others_rows_as_they_were(store: Store) -> None:
+    """A late reply on a solved ticket changes its events, not its pairs, spans, rating or tags:
+    those rows are neither read nor rewritten (same rowids), and the result equals a rebuild."""
+    w = _two_ticket_world(store)
+    rows_of = {t: f"SELECT rowid, * FROM {t} ORDER BY rowid" for t in ("reply_pairs", "status_spans", "rating_facts")}
+    rows_of["ticket_tags"] = "SELECT * FROM ticket_tags ORDER BY tid, tag"  # WITHOUT ROWID
+    before = {t: [tuple(r) for r in store.query(sql)] for t, sql in rows_of.items()}
+    w.msg("1", "2026-01-06 09:00", "agent", "a2")
+    w.commit()
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert refresh_facts(store).tickets == 1
+    store.conn.set_trace_callback(None)
+    assert not [s for s in statements if "FROM reply_pairs" in s or "FROM status_spans" in s]
+    assert {t: [tuple(r) for r in store.query(sql)] for t, sql in rows_of.items()} == before
+    assert facts(store, "1")["agent_replies_all"] == 2
+    incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
+
+
+def test_facts_built_before_fingerprints_existed_refresh_like_a_rebuild(store: Store) -> None:
+    w = _two_ticket_world(store)
+    store.conn.execute("UPDATE ticket_facts SET digests = NULL")  # as migration 006 leaves old rows
+    w.msg("1", "2026-01-06 09:00", "customer")                    # a new turn: pairs and spans change
+    w.rating("1", "bad", responded="2026-01-06 12:00", rid="r1")
+    w.ticket("2", "2026-01-05 09:00", "solved", assignee="a1", tags=["c"])
+    w.commit()
+    assert refresh_facts(store).tickets == 2
+    incremental = _all_facts(store)
+    assert store.query("SELECT count(*) FROM ticket_facts WHERE digests IS NULL")[0][0] == 0
+    refresh_all(store)
+    assert _all_facts(store) == incremental
+
+
+def test_a_rating_moved_to_another_ticket_and_a_vanished_ticket_are_followed(store: Store) -> None:
+    w = _two_ticket_world(store)
+    w.rating("2", "good", responded="2026-01-05 12:00", rid="r1")  # the vendor re-links the rating
+    w.commit()
+    assert refresh_facts(store).tickets == 2
+    assert [tuple(r) for r in store.query(
+        "SELECT f.ticket_id, r.rating_id FROM rating_facts r JOIN ticket_facts f ON f.tid = r.tid")] == [("2", "r1")]
+    store.conn.execute("DELETE FROM tickets WHERE external_id = '1'")
+    store.conn.execute("INSERT OR IGNORE INTO changed_tickets (source, ticket_id) VALUES ('zd', '1')")
+    refresh_facts(store)
+    assert facts(store, "1") == {}
+    assert store.query("SELECT count(*) FROM reply_pairs")[0][0] == 1
+    incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
+
+
+def test_a_worker_failing_midway_leaves_its_remaining_parts_to_the_parent(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    import kpisync.core.facts as facts_module
+
+    w = World(store)
+    for i in range(1, 41):
+        w.ticket(str(i), f"2026-01-05 {i % 10:02d}:00", "open")
+        w.msg(str(i), f"2026-01-05 {i % 10:02d}:00", "customer")
+        w.msg(str(i), f"2026-01-05 {i % 10:02d}:30", "agent", f"a{i % 3}")
+    w.commit()
+    refresh_facts(store)
+    for i in range(1, 41):
+        w.msg(str(i), "2026-01-06 09:00", "customer")
+    w.commit()
+    if not facts_module._can_fork():
+        pytest.skip("no fork on this platform")
+    parent, calls = os.getpid(), []
+    original = facts_module._Builder.changes_of
+
+    def failing_second_part(self, conn, todo, fresh):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError("disk gone")
+        return original(self, conn, todo, fresh)
+
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(facts_module._Builder, "changes_of", failing_second_part)
+    assert refresh_facts(store).tickets == 40
+    assert "facts worker failed (OSError('disk gone'))" in caplog.text
+    incremental = _all_facts(store)
+    assert len(incremental["reply_pairs"]) == 80
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10**9)
     refresh_all(store)
     assert _all_facts(store) == incremental
