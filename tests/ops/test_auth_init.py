@@ -51,7 +51,7 @@ def test_auth_refuses_plain_settings_and_warns_when_shadowed(tmp_path: Path, env
     env = with_file_keyring(env, tmp_path / "keyring.json")
     plain = cli("auth", "set", "zendesk", "subdomain", env=env, cwd=tmp_path, input="acme\n")
     assert plain.returncode == 2
-    assert "'subdomain' is not a secret setting of zendesk (zendesk; secret settings: api_token, oauth_token)" in plain.stderr
+    assert "'subdomain' is not a secret setting of zendesk (zendesk; secret settings: ai_agents_api_key, api_token, oauth_token)" in plain.stderr
     shadowed = cli("auth", "set", "zendesk", "api_token", env=dict(env, KPISYNC_ZENDESK_API_TOKEN="other"), cwd=tmp_path, input=SECRET + "\n")
     assert shadowed.returncode == 0
     assert "note: the environment variable KPISYNC_ZENDESK_API_TOKEN also sets api_token and wins over the keyring" in shadowed.stderr
