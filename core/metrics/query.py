@@ -165,15 +165,7 @@ class Query:
                     True,
                     "",
                 )
-            owner, _, attribute = spec.partition(".")
-            path = _sql_text('$."' + attribute.replace('"', '') + '"')
-            if owner == "requester":
-                value = f"(SELECT json_extract(u.segment, {path}) FROM users u WHERE u.source = f.source AND u.external_id = f.requester_id)"
-            elif attribute == "tier":
-                value = "(SELECT o.tier FROM organizations o WHERE o.source = f.source AND o.external_id = f.organization_id)"
-            else:
-                value = f"(SELECT json_extract(o.attributes, {path}) FROM organizations o WHERE o.source = f.source AND o.external_id = f.organization_id)"
-            return f"coalesce(CAST({value} AS TEXT), '')", True, ""
+            return _segment_as_of_creation(spec), True, ""
         raise KpisyncError(f"unknown dimension {by!r} (use {', '.join(ALL_DIMENSIONS)})")
 
     def from_clause(self, base: Base, need_facts: bool) -> str:
@@ -233,6 +225,38 @@ class Query:
     def value(self, calendar: str, business: str) -> str:
         """The duration column for the --hours mode."""
         return business if self.ctx.business else calendar
+
+
+def _segment_as_of_creation(spec: str) -> str:
+    """SQL key of an attribute segment ("organization.tier", "organization.<attribute>",
+    "requester.<field>") as it was when the ticket was created.
+
+    The value is the owner's `attribute_history` row (migration 007) with the greatest
+    valid_from <= f.created: one seek on that table's primary key. A found row gives '' for a
+    missing value, so only an owner without history rows falls back to the current value
+    (coalesce evaluates that lookup only then); nothing at all is the `unknown` segment.
+    """
+    owner, _, attribute = spec.partition(".")
+    path = _sql_text('$."' + attribute.replace('"', '') + '"')
+    if owner == "requester":
+        kind, owner_id, table, current_json = "user", "f.requester_id", "users", "segment"
+    else:
+        kind, owner_id, table, current_json = "organization", "f.organization_id", "organizations", "attributes"
+    tier = kind == "organization" and attribute == "tier"
+
+    def pick(alias: str, json_column: str) -> str:
+        return f"{alias}.tier" if tier else f"json_extract({alias}.{json_column}, {path})"
+
+    then = (
+        f"(SELECT coalesce(CAST({pick('h', 'attributes')} AS TEXT), '') FROM attribute_history h "
+        f"WHERE h.source = f.source AND h.owner = '{kind}' AND h.external_id = {owner_id} "
+        "AND h.valid_from <= f.created ORDER BY h.valid_from DESC LIMIT 1)"
+    )
+    now = (
+        f"(SELECT CAST({pick('x', current_json)} AS TEXT) FROM {table} x "
+        f"WHERE x.source = f.source AND x.external_id = {owner_id})"
+    )
+    return f"coalesce({then}, {now}, '')"
 
 
 def _sql_text(text: str) -> str:
