@@ -24,7 +24,7 @@ DURATION_FIELDS = {"median", "p90", "first_response_median", "resolution_median"
 FRACTION_FIELDS = {"share", "rate", "response_rate", "throughput", "coverage", "first_reply_rate", "csat", "one_touch"}
 HIDDEN = {"period", "group", "group_id", "value", "target", "comments", "comments_total", "components", "explain",
           "previous", "previous_period", "change", "change_pct", "forecast", "lo80", "hi80", "lo95", "hi95",
-          "spike", "spike_score", "baseline", "currency", "scale", "first_reply_met", "numerator", "at"}
+          "spike", "spike_score", "baseline", "currency", "scale", "first_reply_met", "numerator", "at", "partial"}
 
 
 def settings_from(config: str | None) -> MetricsSettings:
@@ -146,8 +146,10 @@ def _cell(row: dict[str, Any], column: str, unit: str) -> str:
     from kpisync.core.metrics.format import change, human
     from kpisync.core.metrics.targets import verdict_text
 
-    if column in ("period", "group"):
-        return escape(str(row.get(column) or ""))
+    if column == "period":
+        return escape(str(row.get("period") or "")) + (" (partial)" if row.get("partial") else "")
+    if column == "group":
+        return escape(str(row.get("group") or ""))
     if column == "value":
         text = human(row.get("value"), unit)
         return text + (" (forecast)" if row.get("forecast") else "")

@@ -296,6 +296,8 @@ def _rows(kpi: Kpi, ctx: Context, window: Window, availability: Availability) ->
                     continue
                 cell = kpi.empty()
             row = {"_i": idx, "period": bucket.label, "group": names[key], **cell}
+            if bucket.partial:
+                row["partial"] = True
             if ctx.by is not None:
                 row["group_id"] = key
             blank = availability.all_missing or (ctx.by == "source" and key in availability.missing)

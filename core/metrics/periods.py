@@ -29,6 +29,9 @@ class Bucket:
     lo: int
     hi: int
     label: str  # ISO local start of the (unclipped) period
+    #: The window cuts this period short (e.g. the current week, until now): its counts cover
+    #: only part of it, so it is flagged, and spike detection does not score it.
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def buckets(since: int, until: int, period: str | None, zone: ZoneInfo) -> tuple
     if period == "hour":
         start = hour_floor(since, zone)
         while start < until:
-            out.append(Bucket(max(start, since), min(start + 3600, until), _hour_label(start, zone)))
+            end = start + 3600
+            out.append(Bucket(max(start, since), min(end, until), _hour_label(start, zone), start < since or end > until))
             start += 3600
         return tuple(out)
     day = period_start(local_date(since, zone), period)
@@ -116,7 +120,7 @@ def buckets(since: int, until: int, period: str | None, zone: ZoneInfo) -> tuple
     while start < until:
         following = next_period(day, period)
         end = local_midnight(following, zone)
-        out.append(Bucket(max(start, since), min(end, until), day.isoformat()))
+        out.append(Bucket(max(start, since), min(end, until), day.isoformat(), start < since or end > until))
         day, start = following, end
     return tuple(out)
 

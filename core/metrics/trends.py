@@ -71,10 +71,13 @@ def add_spikes(kpi: Kpi, ctx: Context, window: Window, rows: list[dict[str, Any]
     for key, points in series.items():
         for point in detect_spikes(points, window.period):  # type: ignore[arg-type]
             verdicts[(names[key], _label(point.bucket_start, window.period))] = point
-    flagged = 0
+    flagged = partial = 0
     for row in rows:
         point = verdicts.get((row["group"], row["period"]))
         if point is None:
+            continue
+        if row.get("partial"):  # part of a period against whole ones: it would always read low
+            partial += 1
             continue
         row["spike"] = point.is_spike
         row["spike_score"] = None if point.z is None else round(point.z, 3)
@@ -84,6 +87,9 @@ def add_spikes(kpi: Kpi, ctx: Context, window: Window, rows: list[dict[str, Any]
             if ctx.by is None:
                 row["explain"] = _explain(kpi, ctx, history, row["period"])
     notes = [f"{flagged} spike(s) flagged (robust same-weekday baseline, Poisson tail < 0.001)"]
+    if partial:
+        notes.append(f"{partial} period(s) cut short by the window (marked partial) not scored: part of a period "
+                     "would read low against whole ones")
     if all(r.get("baseline") is None for r in rows):
         notes.append("not enough history before the window for a spike baseline (needs 4 earlier same-weekday periods)")
     return notes

@@ -89,3 +89,11 @@ def test_dashboard_roles(paths: tuple[str, str]) -> None:
     assert data["kpis"][0]["rows"][0]["comments"][0]["comment"] == "too slow"
     unknown = run("dashboard", "--db", db, "--role", "astronaut")
     assert unknown.exit_code != 0
+
+
+def test_a_period_cut_short_reads_partial_in_the_table(paths: tuple[str, str]) -> None:
+    db, config = paths
+    result = run("kpi", "ticket_volume", "--db", db, "--config", config, "--period", "week",
+                 "--since", "2026-01-05", "--until", "2026-01-07")
+    assert result.exit_code == 0, result.output
+    assert "2026-01-05 (partial)" in result.output

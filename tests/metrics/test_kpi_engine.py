@@ -198,6 +198,22 @@ def test_spike_flagged_scored_and_explained(volume: Store) -> None:
     assert not any(r["spike"] for r in rows[:-1])
 
 
+def test_periods_cut_short_by_the_window_are_marked_partial_and_not_scored(volume: Store) -> None:
+    """A day cut at noon holds its morning's 10 tickets (they come at 08:00): marked partial, not
+    scored against whole days; a window starting mid-day marks its first bucket too."""
+    result = evaluate(volume, "ticket_volume", period="day", spikes=True, since="2025-12-29 06:00",
+                      until="2025-12-31 12:00", now=epoch("2026-01-01 00:00"))
+    assert [(r["period"], r["value"], r.get("partial", False)) for r in result.rows] == [
+        ("2025-12-29", 10, True), ("2025-12-30", 10, False), ("2025-12-31", 10, True)]
+    assert ["spike" in r for r in result.rows] == [False, True, False]
+    assert any("2 period(s) cut short by the window (marked partial) not scored" in n for n in result.notes)
+    whole = evaluate(volume, "ticket_volume", period="day", since="2025-12-29", until="2026-01-01",
+                     now=epoch("2026-01-01 00:00"))
+    assert not any("partial" in r for r in whole.rows)
+    assert not any("partial" in r for r in evaluate(volume, "ticket_volume", since="2025-12-29 06:00",
+                                                  until="2025-12-31 12:00", now=epoch("2026-01-01 00:00")).rows)
+
+
 def test_forecast_of_a_flat_series_with_its_backtest(volume: Store) -> None:
     result = evaluate(volume, "ticket_volume", period="day", forecast=7, since="2025-12-20", until="2025-12-30",
                       now=epoch("2026-01-01 00:00"))
