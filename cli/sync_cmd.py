@@ -2,11 +2,12 @@
 
 Sources are the `[sources.NAME]` tables of kpisync.toml, synced into one store, each under its
 own lock. Up to `--parallel N` sources (default: min(4, number of sources)) sync at once, each on
-its own thread with its own store connection: a sync waits for the slowest source rather than
-for the sum of all. Their batches stay short transactions (a writer waits for the others'
-commits through SQLite's busy timeout), and the KPI facts refresh, which can hold the write lock
-for seconds on a big store, runs once they have all finished, on the main thread, source by
-source. `--parallel 1` syncs one source after another, each refreshing its facts at its end.
+its own thread with its own store connection, so sources that wait on their APIs wait together
+(CPU-bound work — parsing, mapping — still shares one interpreter). Their batches stay short
+transactions (a writer waits for the others' commits through SQLite's busy timeout), and the KPI
+facts refresh, which can hold the write lock for seconds on a big store, runs once they have all
+finished, on the main thread, source by source. `--parallel 1` syncs one source after another,
+each refreshing its facts at its end.
 
 A source that fails (bad settings, credentials, an API outage that outlasts the retries, a bug)
 is recorded as a failed run and the others go on; a source another process is syncing is skipped
@@ -25,6 +26,7 @@ import json
 import logging
 import math
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,9 @@ from .common import open_store, scrub, stop_on_signals
 
 EXIT_PARTIAL = 7
 DEFAULT_PARALLEL = 4  # sources at once: network-bound syncs overlap; more would mostly queue on the GIL and the write lock
+#: One source's settings at a time: a keyring may prompt to be unlocked, and its backends are not
+#: all safe to call from several threads at once.
+_SETTINGS_LOCK = threading.Lock()
 LogFormatOption = typer.Option(
     "text", "--log-format", envvar="KPISYNC_LOG_FORMAT", help="Log lines on stderr: text (for people) or json (for log shippers)."
 )
@@ -220,7 +225,8 @@ def _sync_one(
     try:
         connector_name = connector_name_of(source, config)
         connector_cls = load_connector(connector_name)
-        settings = source_settings(source, connector_cls, config)
+        with _SETTINGS_LOCK:
+            settings = source_settings(source, connector_cls, config)
         for secret in settings.secret_values():
             logs.add_secret(secret)
         connector = connector_cls(settings, runtime)
