@@ -205,7 +205,16 @@ class AiAgentConversations(Stream):
             first = earliest
         day = first
         while day <= last:
-            yield from self._day(day)
+            try:
+                yield from self._day(day)
+            except ApiError as exc:
+                # The window moves at 00:00 UTC (and the export host's clock is not ours): a day
+                # at its old edge can be refused by the time it is asked for. It is lost, not an error.
+                if exc.status != 400 or day > earliest + timedelta(days=1):
+                    raise
+                yield Batch([], {"day": day.isoformat()}, notices=[
+                    f"ai_agent_conversations: {day.isoformat()} left the export's {WINDOW_DAYS}-day window before "
+                    f"it was pulled (HTTP 400) and can no longer be pulled"])  # fmt: skip
             day += timedelta(days=1)
 
     def _day(self, day: date) -> Iterator[Batch]:

@@ -143,6 +143,24 @@ def test_a_state_older_than_the_window_says_which_days_are_lost(tmp_path: Path, 
     assert stored(db) == expected(ai, date(2026, 10, 1), date(2026, 10, 30))
 
 
+def test_a_day_that_leaves_the_window_while_it_is_pulled_is_lost_not_an_error(
+    tmp_path: Path, zd, ai, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export host's midnight comes first (or the pull straddles 00:00 UTC): the oldest day
+    is refused with a 400 when asked for. It is reported lost; the other days land."""
+    monkeypatch.setattr(AiAgentConversations, "now", lambda self: ai.clock.now().replace(microsecond=0) - timedelta(hours=2))
+    ai.clock.advance(6 * 3600)  # host: 2026-11-01 00:0x; the stream still thinks 10-31 22:0x
+    db = tmp_path / "zd.db"
+    run = pull_ai(db, zd, **ai_settings(ai))
+    assert run.status == "success", run.error
+    assert run.streams[0].notices == [
+        "ai_agent_conversations: 2026-10-01 left the export's 30-day window before it was pulled (HTTP 400) "
+        "and can no longer be pulled"
+    ]
+    assert stored(db) == expected(ai, date(2026, 10, 2), date(2026, 10, 30))
+    assert state(db) == {"day": "2026-10-30"}
+
+
 def test_429_and_an_expired_signed_url_are_survived(tmp_path: Path, zd, ai) -> None:
     db = tmp_path / "zd.db"
     ai.faults.fail_next(2, 429, body={"error": "TooManyRequests"}, headers={"Retry-After": "30"}, path=SIGNED_URLS_PATH)
