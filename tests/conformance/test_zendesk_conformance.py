@@ -2,7 +2,8 @@
 
 Expected rows follow Zendesk's rules as tests/zendesk/conftest.py spells them out: deleted and
 spam tickets are flagged deleted, merged ones are flagged merged, and a comment's role is its
-author's, automated authors (bot, triggers, merges) being "bot" or "system".
+author's, automated authors (bot, triggers, merges) being "bot" or "system"; a ticket's rating
+record is its survey, listed from the moment it is offered.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kpisync.fixtures.zendesk_sim import ZendeskSimulator
 from kpisync.testing import ConformanceSuite, Expected, Harness
 
 TOKEN = "zd-conformance-token-8472"
+RATING_ID = 5 * 10**12
 END = datetime(2026, 9, 30, 18, 0, tzinfo=UTC)
 
 
@@ -56,7 +58,15 @@ class ZendeskHarness(Harness):
             if c.author_kind in ("customer", "agent"):
                 row["author_role"] = c.author_kind
             messages[str(c.id)] = row
-        ratings = {str(r.id): {"ticket_id": str(r.ticket_id), "sentiment": 1 if r.score > 0 else -1} for r in world.ratings()}
+        # One legacy CSAT record per ticket, id 5e12 + ticket id: the answer, or the survey that went
+        # out unanswered (score "offered": no sentiment) — solved email/web/API tickets the requester
+        # asked for, not merged away, not spam.
+        ratings = {str(RATING_ID + r.ticket_id): {"ticket_id": str(r.ticket_id), "sentiment": 1 if r.score > 0 else -1}
+                   for r in world.ratings()}  # fmt: skip
+        for t in world.tickets:
+            surveyed = t.channel in ("email", "web", "api") and not (t.is_outbound or t.merged_into_id or t.is_spam)
+            if t.rating is None and surveyed and world.first_solved_at(t) is not None:
+                ratings[str(RATING_ID + t.id)] = {"ticket_id": str(t.id), "sentiment": None}
         users = {str(a.id): {"email": a.email} for a in world.agents} | {str(c.id): {"email": c.email} for c in world.customers}
         return {"tickets": tickets, "messages": messages, "ratings": ratings, "users": users}
 

@@ -6,7 +6,8 @@ APIs carry the same facts the figures are equal. Where they cannot be (documente
 connectors/freshdesk/README.md), the test pins the known difference instead:
 merged-away tickets have no marker in Freshdesk's API, and Freshdesk has no status-history API
 (its history is synthesised from `stats`, so reopens and wait times before the last change are
-lost).
+lost). CSAT value and count agree, the response rate does not: Zendesk lists a survey from the
+moment it is offered, Freshdesk lists only the surveys answered.
 """
 
 from __future__ import annotations
@@ -84,3 +85,24 @@ def test_handle_time_is_the_same_logged_time_plus_zendesk_talk_calls(both: tuple
     assert calls > 0
     assert total["freshdesk"] == sum(e.seconds // 60 * 60 for t in counted for e in t.time_entries)
     assert total["zendesk"] == sum(e.seconds for t in counted for e in t.time_entries) + calls
+
+
+def test_csat_response_rate_differs_zendesk_lists_offered_surveys_freshdesk_only_answers(both: tuple[World, Store]) -> None:
+    """Zendesk's satisfaction_ratings hold every survey sent (score "offered" until answered), so
+    its response rate is answered ÷ offered; Freshdesk's survey results list only answered surveys
+    (connectors/freshdesk/README.md), so its "offered" are just the answers: 100%, flagged by a note."""
+    world, store = both
+    tickets = [t for t in world.tickets if not (t.is_deleted or t.is_spam or t.merged_into_id is not None)]
+    answered = sum(1 for t in tickets if t.rating is not None)
+    unanswered = sum(
+        1 for t in tickets
+        if t.rating is None and t.channel in ("email", "web", "api") and not t.is_outbound
+        and world.first_solved_at(t) is not None
+    )  # fmt: skip
+    assert (answered, unanswered) == (47, 57)
+    offered = by_source(store, "csat", "offered")
+    assert offered == {"zendesk": answered + unanswered, "freshdesk": answered}
+    rate = by_source(store, "csat", "response_rate")
+    assert rate == {"zendesk": pytest.approx(47 / 104, abs=1e-4), "freshdesk": 1.0}
+    notes = evaluate(store, "csat", by="source", now=END.isoformat()).notes
+    assert notes == ["source freshdesk lists only answered surveys: its response rate is not meaningful"]

@@ -102,6 +102,25 @@ def test_csat_matches_the_world(pulled: tuple[World, Store]) -> None:
     assert row["satisfied"] == sum(1 for r in ratings if r.score > 0)
 
 
+def test_csat_response_rate_counts_the_surveys_offered_and_not_answered(pulled: tuple[World, Store]) -> None:
+    """Zendesk lists a survey from the moment it is offered (score "offered"), so the response
+    rate is answered ÷ offered: every rated ticket, plus the surveys that went out unanswered —
+    solved email/web/API tickets the requester asked for, without a rating. (Rated phone, chat
+    and social tickets count as offered too: they were answered.)"""
+    world, store = pulled
+    tickets = counted(world)
+    answered = sum(1 for t in tickets if t.rating is not None)
+    unanswered = sum(
+        1 for t in tickets
+        if t.rating is None and t.channel in ("email", "web", "api") and not t.is_outbound
+        and any(u.changes.get("status", (None, None))[1] in RESOLVED for u in t.updates)
+    )  # fmt: skip
+    assert (answered, unanswered) == (47, 57)
+    [row] = evaluate(store, "csat", **options()).rows
+    assert (row["offered"], row["response_rate"]) == (answered + unanswered, pytest.approx(47 / 104, abs=1e-4))
+    assert evaluate(store, "csat", **options()).notes == []  # no "lists only answered surveys"
+
+
 def test_backlog_at_the_end_matches_the_world(pulled: tuple[World, Store]) -> None:
     world, store = pulled
     at = END - timedelta(days=2)

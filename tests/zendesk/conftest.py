@@ -71,6 +71,23 @@ def sim(world: World) -> Iterator[ZendeskSimulator]:
         assert server.errors == []
 
 
+RATING_ID = 5 * 10**12
+"""The simulator's satisfaction rating id of ticket N is RATING_ID + N (offered or answered)."""
+
+
+def offered_surveys(world: World) -> dict[int, datetime]:
+    """Tickets whose CSAT survey went out unanswered -> when (the first solve): solved once,
+    asked by the requester (not outbound), email/web/API, not merged away, not spam, no rating."""
+    out = {}
+    for t in world.tickets:
+        if t.rating or t.channel not in ("email", "web", "api") or t.is_outbound or t.merged_into_id or t.is_spam:
+            continue
+        solves = [u.at for u in t.updates if u.changes.get("status", (None, None))[1] in ("solved", "closed")]
+        if solves:
+            out[t.id] = solves[0]
+    return out
+
+
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
@@ -104,10 +121,16 @@ def assert_store_matches_world(db: Path, world: World) -> None:
         assert bool(public) == c.public
         assert body is None  # store_bodies is off by default
 
-    ratings = {int(r[0]): r[1:] for r in rows(db, "SELECT external_id, ticket_id, sentiment FROM ratings")}
-    assert set(ratings) == {r.id for r in world.ratings()}
+    # One legacy CSAT record per ticket (id 5e12 + ticket id): the answer, or the survey offered
+    # and not answered (no sentiment, no response time).
+    ratings = {int(r[0]): r[1:] for r in rows(db, "SELECT external_id, ticket_id, sentiment, responded_at FROM ratings")}
+    offered = offered_surveys(world)
+    assert set(ratings) == {RATING_ID + r.ticket_id for r in world.ratings()} | {RATING_ID + t for t in offered}
     for r in world.ratings():
-        assert ratings[r.id] == (str(r.ticket_id), 1 if r.score > 0 else -1)
+        ticket_id, sentiment, responded = ratings[RATING_ID + r.ticket_id]
+        assert (ticket_id, sentiment, responded is not None) == (str(r.ticket_id), 1 if r.score > 0 else -1, True)
+    for t in offered:
+        assert ratings[RATING_ID + t] == (str(t), None, None)
 
     users = {int(r[0]): r[1] for r in rows(db, "SELECT external_id, role FROM users")}
     assert {a.id for a in world.agents} <= set(users)
