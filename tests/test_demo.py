@@ -21,6 +21,7 @@ def _kpisync(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_demo_pulls_every_connector_and_shows_the_dashboard(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
+    started = datetime.now(UTC)
     result = _kpisync("demo", "--db", str(db), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "kpisync dashboard" in result.stdout
@@ -34,8 +35,9 @@ def test_demo_pulls_every_connector_and_shows_the_dashboard(tmp_path: Path) -> N
     assert months >= 13  # enough history for month-over-month and year-over-year comparisons
     conn.close()
 
-    # The generated viral moment (10 days ago) is found by the spike detector of the mentions KPI.
-    spike_day = (datetime.now(UTC) - timedelta(minutes=3) - timedelta(days=10)).date().isoformat()
+    # The generated viral moment (10 days before the demo's end, 3 minutes before it started) is
+    # found by the spike detector of the mentions KPI.
+    spike_day = (started - timedelta(minutes=3) - timedelta(days=10)).date().isoformat()
     since = (datetime.now(UTC) - timedelta(days=60)).date().isoformat()
     mentions = _kpisync("kpi", "mentions", "--db", str(db), "--period", "day", "--since", since, "--spikes", "--json", cwd=tmp_path)
     assert mentions.returncode == 0, mentions.stderr
