@@ -101,3 +101,25 @@ def test_a_ratings_state_saved_before_the_sdk_port_is_continued(tmp_path: Path, 
     assert snapshot(db) == before
     assert int(ratings[0].query["start_time"][0]) == since - 14 * 86400  # ratings_lookback_days
     assert len(ratings) == rating_pages(world, since - 14 * 86400) == 2  # not every rating again
+
+
+def test_a_survey_answered_after_a_pull_is_the_same_rating_row_answered(tmp_path: Path) -> None:
+    """A pull stores an offered survey (no answer); the customer answers later; the next pull
+    turns that same row (same id, same offered_at) into the answer — no stale offered row stays,
+    so the response rate counts the ticket once, as answered."""
+    world = make_world(days=20, per_day=10, seed=11)
+    db = tmp_path / "zd.db"
+    offered = offered_surveys(world)
+    tid = max(offered, key=lambda t: offered[t])
+    sql = f"SELECT external_id, offered_at, responded_at, sentiment, comment FROM ratings WHERE ticket_id = '{tid}'"
+    with make_sim(world) as sim:
+        pull(db, sim)
+        [(rid, offered_at, responded, sentiment, _)] = rows(db, sql)
+        assert (rid, responded, sentiment) == (str(5 * 10**12 + tid), None, None)
+        world.rate(tid, 2, "all good now", world.now + timedelta(minutes=5))
+        sim.sync_clock()
+        assert pull(db, sim).status == "success"
+    [(rid2, offered2, responded2, sentiment2, comment)] = rows(db, sql)
+    assert (rid2, offered2, sentiment2, comment) == (rid, offered_at, 1, "all good now")
+    assert responded2 is not None and responded2 > offered_at
+    assert_store_matches_world(db, world)
