@@ -26,6 +26,7 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import sqlite3
 import threading
 import time
@@ -54,7 +55,7 @@ CACHE_KIB = 16 * 1024
 PARALLEL_MIN = 2000
 #: The parent's share of a split chunk: besides computing it, the parent writes every change (its
 #: own while the worker still computes, then the worker's parts as they arrive), so it takes less.
-PARENT_SHARE = 0.42
+PARENT_SHARE = 0.4
 #: The worker sends its results in this many parts, so the parent writes the early ones while
 #: the worker computes the rest and only the last part's writes come after the worker is done.
 WORKER_PARTS = 4
@@ -430,9 +431,11 @@ class _Worker:
     """Computes the changes of some tickets in a forked process on its own read connection.
 
     The parent keeps its write transaction; the worker reads the last committed state through
-    WAL, which is what the parent read too. The worker sends its results in parts, in order;
-    the forked child never touches the parent's connection and leaves with `os._exit`. If the
-    worker fails, the parent computes the parts it did not receive.
+    WAL, which is what the parent read too. The worker sends its results in parts, in order,
+    through a queue whose feeder thread buffers them: over a bare pipe the worker would stall on
+    its first part until the parent, busy with its own share, read it. The forked child never
+    touches the parent's connection and leaves with `os._exit`. If the worker fails, the parent
+    computes the parts it did not receive.
     """
 
     def __init__(self, builder: _Builder, todo: Sequence[tuple[int, str, str]], fresh: bool) -> None:
@@ -440,8 +443,8 @@ class _Worker:
         size = -(-len(todo) // WORKER_PARTS)
         self.parts = [list(todo[i : i + size]) for i in range(0, len(todo), size)]
         context = multiprocessing.get_context("fork")
-        self.receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=self._run, args=(send,), daemon=True)
+        self.queue: Any = context.Queue()
+        self.process = context.Process(target=self._run, daemon=True)
 
     def __enter__(self) -> _Worker:
         self.process.start()
@@ -452,24 +455,35 @@ class _Worker:
             self.process.kill()
         self.process.join()
 
-    def _run(self, send: Any) -> None:
+    def _run(self) -> None:
         try:
             conn = sqlite3.connect(str(self.builder.store.path), timeout=30, isolation_level=None)
             conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
             for part in self.parts:
-                send.send(("ok", self.builder.changes_of(conn, part, self.fresh)))
+                self.queue.put(("ok", self.builder.changes_of(conn, part, self.fresh)))
         except BaseException as exc:  # noqa: BLE001 — reported to the parent, which redoes the work
-            send.send(("error", repr(exc)))
+            self.queue.put(("error", repr(exc)))
         finally:
+            self.queue.close()
+            self.queue.join_thread()  # everything handed to the pipe before leaving
             os._exit(0)
+
+    def _receive(self) -> tuple[str, Any]:
+        """The next message; ("error", ...) once the worker is gone without sending it."""
+        while True:
+            try:
+                return self.queue.get(timeout=0.2)  # type: ignore[no-any-return]
+            except queue.Empty:
+                if not self.process.is_alive():
+                    try:
+                        return self.queue.get(timeout=0.2)  # type: ignore[no-any-return]
+                    except queue.Empty:
+                        return "error", "worker died"
 
     def results(self) -> Iterator[list[Write]]:
         """The changes of each part, in order: from the worker, else computed here."""
         for index, part in enumerate(self.parts):
-            try:
-                status, payload = self.receive.recv()
-            except (EOFError, OSError):
-                status, payload = "error", "worker died"
+            status, payload = self._receive()
             if status != "ok":
                 log.warning("facts worker failed (%s); computing its tickets here", payload)
                 for rest in self.parts[index:]:
