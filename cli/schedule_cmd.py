@@ -39,7 +39,16 @@ from kpisync.core.schedule import (
 
 from .app import ConfigOption, DbOption, JsonOption, app
 from .common import stop_on_signals
-from .sync_cmd import LogFormatOption, SyncOptions, exit_code, lock_wait_seconds, run_sync, selected_sources
+from .sync_cmd import (
+    LogFormatOption,
+    ParallelOption,
+    SyncOptions,
+    check_parallel,
+    exit_code,
+    lock_wait_seconds,
+    run_sync,
+    selected_sources,
+)
 
 schedule_app = typer.Typer(help="Run `kpisync sync` unattended: cron, a systemd user timer, or a foreground loop.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
@@ -64,16 +73,20 @@ def install(
     config: Optional[str] = ConfigOption,
     env_file: Optional[str] = typer.Option(None, "--env-file", help="A file of KEY=value lines (your secrets, mode 600) loaded before each run.", show_default=False),
     log_file: Optional[str] = typer.Option(None, "--log-file", help="Append the run's output here (cron default: kpisync-sync.log next to the store; systemd: the journal).", show_default=False),
+    parallel: Optional[int] = ParallelOption,
     log_format: str = LogFormatOption,
     target_dir: Optional[str] = TargetDirOption,
 ) -> None:
     """Run `kpisync sync` every INTERVAL from cron or a systemd user timer."""
     seconds = parse_duration(every)
+    check_parallel(parallel)
     _check_name(name)
     kind = _resolve_kind(kind, target_dir)
     store = resolve_db(db).absolute()
     config_file = _config_path(config)
     argv = [_kpisync_executable(), "sync", "--db", str(store), "--config", str(config_file), "--log-format", log_format]
+    if parallel is not None:
+        argv += ["--parallel", str(parallel)]
     workdir = str(config_file.parent)
     env = str(Path(env_file).absolute()) if env_file else None
     if env and not Path(env).exists():
@@ -157,12 +170,14 @@ def run(
     wait: bool = typer.Option(False, "--wait", help="Wait for another running sync of a source instead of skipping it."),
     wait_timeout: Optional[str] = typer.Option(None, "--wait-timeout", help="With --wait: give up after this long.", show_default=False),
     max_runs: Optional[int] = typer.Option(None, "--max-runs", help="Stop after this many syncs (default: run until SIGTERM/SIGINT).", show_default=False),
+    parallel: Optional[int] = ParallelOption,
     log_format: str = LogFormatOption,
 ) -> None:
     """Foreground scheduler for containers: sync now, then every INTERVAL, until SIGTERM."""
     logs.setup_logging(log_format)
     seconds = parse_duration(every)
-    options = SyncOptions(sources=source, lock_wait=lock_wait_seconds(wait, wait_timeout))
+    check_parallel(parallel)
+    options = SyncOptions(sources=source, lock_wait=lock_wait_seconds(wait, wait_timeout), parallel=parallel)
     selected_sources(load_config_file(config), source)  # a broken config fails now, not at the first tick
     runtime = Runtime(on_wait=logs.WaitLogger())
 

@@ -54,6 +54,10 @@ DEFAULT_PARALLEL = 4  # sources at once: network-bound syncs overlap; more would
 #: One source's settings at a time: a keyring may prompt to be unlocked, and its backends are not
 #: all safe to call from several threads at once.
 _SETTINGS_LOCK = threading.Lock()
+ParallelOption = typer.Option(
+    None, "--parallel", show_default=False,
+    help=f"Sources synced at once, each on its own thread (default: min({DEFAULT_PARALLEL}, number of sources); 1: one after another).",
+)
 LogFormatOption = typer.Option(
     "text", "--log-format", envvar="KPISYNC_LOG_FORMAT", help="Log lines on stderr: text (for people) or json (for log shippers)."
 )
@@ -322,6 +326,12 @@ def print_outcomes(outcomes: list[SourceOutcome]) -> None:
     Console(width=160).print(table)
 
 
+def check_parallel(parallel: int | None) -> None:
+    """Typer's own min=1 check would end as an internal error: a one-line ConfigError instead."""
+    if parallel is not None and parallel < 1:
+        raise ConfigError(f"--parallel {parallel}: give 1 (one source after another) or more")
+
+
 def lock_wait_seconds(wait: bool, wait_timeout: str | None) -> float | None:
     if wait_timeout:
         return parse_duration(wait_timeout)
@@ -337,17 +347,13 @@ def sync(
     check: bool = typer.Option(True, "--check/--no-check", help="Verify each source's credentials with one request first."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another running sync of a source instead of skipping it."),
     wait_timeout: Optional[str] = typer.Option(None, "--wait-timeout", help="With --wait: give up after this long (e.g. 10m).", show_default=False),
-    parallel: Optional[int] = typer.Option(
-        None, "--parallel", show_default=False,
-        help=f"Sources synced at once, each on its own thread (default: min({DEFAULT_PARALLEL}, number of sources); 1: one after another).",
-    ),
+    parallel: Optional[int] = ParallelOption,
     log_format: str = LogFormatOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Pull every configured source; exit 0 when all synced, 7 when only some did."""
     logs.setup_logging(log_format)
-    if parallel is not None and parallel < 1:
-        raise ConfigError(f"--parallel {parallel}: give 1 (one source after another) or more")
+    check_parallel(parallel)
     options = SyncOptions(
         sources=source, full_refresh=full_refresh, check=check, lock_wait=lock_wait_seconds(wait, wait_timeout), parallel=parallel
     )

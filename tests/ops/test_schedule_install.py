@@ -53,6 +53,16 @@ def test_cron_install_writes_one_valid_line_and_replaces_it(project: Path, tmp_p
     assert not (Path(env["HOME"]) / ".config" / "systemd").exists()
 
 
+def test_parallel_goes_into_the_installed_command_and_zero_is_refused(project: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    target = tmp_path / "sched"
+    done = cli("schedule", "install", "--kind", "cron", "--target-dir", str(target), "--parallel", "2", env=env, cwd=project)
+    assert done.returncode == 0, done.stderr
+    words = shlex.split((target / "crontab").read_text().splitlines()[1].split(" ", 5)[5])
+    assert words[words.index("--parallel") + 1] == "2"
+    refused = cli("schedule", "run", "--every", "15m", "--parallel", "0", env=env, cwd=project)
+    assert refused.returncode == 2 and "--parallel 0: give 1" in refused.stderr
+
+
 def test_list_and_remove_by_name(project: Path, tmp_path: Path, env: dict[str, str]) -> None:
     target = tmp_path / "sched"
     env = dict(env, KPISYNC_SCHEDULE_DIR=str(target))  # the env var works like --target-dir
