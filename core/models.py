@@ -360,28 +360,6 @@ def normalise_email(email: str | None) -> str | None:
     return cleaned or None
 
 
-#: Every canonical record class, in a stable order (schema creation, status listings).
-RECORD_TYPES: tuple[type[Record], ...] = (
-    Ticket,
-    Message,
-    User,
-    Group,
-    Organization,
-    Rating,
-    TicketStatusEvent,
-    TicketAssignmentEvent,
-    Schedule,
-    SlaPolicy,
-    SlaEvent,
-    SlaTarget,
-    TimeEntry,
-    Call,
-    MacroApplication,
-    SocialMention,
-    Order,
-)
-
-
 class BotConversation(Record):
     """One conversation of the help desk's own AI agent, as the vendor exports it (Zendesk AI
     agents - Advanced, Data Export API). Kept in its own table, apart from tickets and messages:
@@ -403,4 +381,24 @@ class BotConversation(Record):
     automated_resolution: bool | None = None  # None: the vendor gave no verdict (yet)
 
 
-RECORD_TYPES = (*RECORD_TYPES, BotConversation)
+#: Every canonical record class, in a stable order (schema creation, status listings).
+RECORD_TYPES: tuple[type[Record], ...] = (
+    Ticket,
+    Message,
+    User,
+    Group,
+    Organization,
+    Rating,
+    TicketStatusEvent,
+    TicketAssignmentEvent,
+    Schedule,
+    SlaPolicy,
+    SlaEvent,
+    SlaTarget,
+    TimeEntry,
+    Call,
+    MacroApplication,
+    SocialMention,
+    Order,
+    BotConversation,
+)
