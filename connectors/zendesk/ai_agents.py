@@ -16,12 +16,26 @@ API key); without them it ends with a notice. What it relies on, and where the d
   when access is refused; each file is a JSON list of objects, one per conversation, with
   `bot_id`, `bot_name`, `conversation_id`, ... (see `conversation` below for the fields read).
 * [AR] https://support.zendesk.com/hc/en-us/articles/8357756668186 — an automated resolution is a
-  conversation resolved without a human agent and verified by an LLM, evaluated at the end of
-  the session (chat) or 72 h after the first message (ticket AI agents).
+  conversation resolved without a human agent and verified by an LLM: "Automated resolutions are
+  evaluated at the end of the conversation session duration, which is configurable for a chat AI
+  agent and 72 hours after the arrival of the first message for a ticket AI agent".
 
-State `{"day": "YYYY-MM-DD"}` = the last complete UTC day exported. A run exports each complete
-day after it (never today: the file is built after midnight UTC), one day's files per batch and
-the state on its last file, so a kill re-exports at most that day, and upserts make that exact.
+State `{"day": "YYYY-MM-DD", "unsettled": [days]}`: `day` = the last complete UTC day exported. A
+run exports each complete day after it (never today: the file is built after midnight UTC), one
+day's files per batch and the state on its last file, so a kill re-exports at most that day, and
+upserts make that exact.
+
+Late verdicts: a day exported when it completes still holds ticket AI agents' conversations that
+[AR] has not evaluated yet (null verdict). Such a day goes into `unsettled`, and is exported once
+more when it has settled — now ≥ the day's end + `ai_agents_settle_hours` (72 h: every
+conversation of the day began before its end, so its verdict exists by then) — then leaves the
+list. A run first re-exports the settled days of the list, oldest first (the last file of each
+removes it, so a kill repeats at most that day), then the new days. Cost: at most one more
+POST + the day's files per day, ever. A day that leaves the 30-day window before it settles
+keeps its null verdicts (a notice says so). A state without `unsettled` (written before this)
+is continued as having none: its older days are not read again. Whether a day's file really
+changes after its first build is not documented; that the verdict field is filled in later is
+what this assumes (with only the first file, late verdicts would stay null forever).
 The signed URLs point at another host: they are fetched by a client of their own that carries
 no API key, with the same retries; an expired URL (403) is replaced by asking for the day again.
 """
@@ -33,7 +47,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from kpisync.core.connector import Batch, Stream
 from kpisync.core.errors import ApiError, MalformedPayload
@@ -65,6 +79,9 @@ class AiAgentsSettings(BaseModel):
     ai_agents_region: Literal["eu", "us"] = "eu"
     #: Another export host (a proxy, or a simulator in tests); default: the region's host.
     ai_agents_base_url: str | None = None
+    #: Hours after a day's end when its verdicts are final ([AR]: 72 h for ticket AI agents; a chat
+    #: session configured longer than that needs more). 0: never export a day a second time.
+    ai_agents_settle_hours: int = Field(72, ge=0, le=24 * (WINDOW_DAYS - 2))
 
     @model_validator(mode="after")
     def _all_or_none(self) -> AiAgentsSettings:
@@ -114,6 +131,14 @@ def _flag(value: Any) -> bool | None:
         return value
     text = str(value).strip().lower()
     return True if text in ("true", "1", "yes") else False if text in ("false", "0", "no") else None
+
+
+def _state(day: str | None, unsettled: list[date]) -> dict[str, Any]:
+    return {"day": day, "unsettled": [d.isoformat() for d in unsettled]}
+
+
+def _days_text(days: list[date]) -> str:
+    return ("day " if len(days) == 1 else "days ") + ", ".join(d.isoformat() for d in days)
 
 
 def _file_name(url: str) -> str:
@@ -189,38 +214,60 @@ class AiAgentConversations(Stream):
             self.close()
 
     def _days(self, state: dict[str, Any] | None) -> Iterator[Batch]:
-        today = self.now().date()
+        now = self.now()
+        today = now.date()
         last = today - timedelta(days=1)
         earliest = today - timedelta(days=WINDOW_DAYS)
         saved = (state or {}).get("day")
+        unsettled = sorted({date.fromisoformat(d) for d in (state or {}).get("unsettled") or []})
         if saved:
             first = date.fromisoformat(saved) + timedelta(days=1)
         else:
             start = self.settings.start_date
             first = max(start.date(), earliest) if start is not None else earliest
+        lost = [d for d in unsettled if d < earliest]
+        if lost:
+            unsettled = [d for d in unsettled if d >= earliest]
+            yield Batch([], _state(saved, unsettled), notices=[
+                f"ai_agent_conversations: {_days_text(lost)} left the export's {WINDOW_DAYS}-day window before their "
+                f"automated-resolution verdicts settled: conversations still without a verdict keep none"])  # fmt: skip
         if first < earliest:
-            lost = f"{first.isoformat()} to {(earliest - timedelta(days=1)).isoformat()}"
-            yield Batch([], notices=[f"ai_agent_conversations: days {lost} are older than the export's "
+            gone = f"{first.isoformat()} to {(earliest - timedelta(days=1)).isoformat()}"
+            yield Batch([], notices=[f"ai_agent_conversations: days {gone} are older than the export's "
                                      f"{WINDOW_DAYS}-day window and can no longer be pulled"])  # fmt: skip
             first = earliest
+        # Settled days first, oldest first: each leaves the list with its last file.
+        for day in [d for d in unsettled if self._settled(d, now)]:
+            unsettled = [d for d in unsettled if d != day]
+            yield from self._export(day, _state(saved, unsettled), earliest)
         day = first
         while day <= last:
-            try:
-                yield from self._day(day)
-            except ApiError as exc:
-                # The window moves at 00:00 UTC (and the export host's clock is not ours): a day
-                # at its old edge can be refused by the time it is asked for. It is lost, not an error.
-                if exc.status != 400 or day > earliest + timedelta(days=1):
-                    raise
-                yield Batch([], {"day": day.isoformat()}, notices=[
-                    f"ai_agent_conversations: {day.isoformat()} left the export's {WINDOW_DAYS}-day window before "
-                    f"it was pulled (HTTP 400) and can no longer be pulled"])  # fmt: skip
+            if not self._settled(day, now):
+                unsettled = [*unsettled, day]
+            yield from self._export(day, _state(day.isoformat(), unsettled), earliest)
             day += timedelta(days=1)
 
-    def _day(self, day: date) -> Iterator[Batch]:
-        """One day's files; the state moves to `day` with the last of them."""
+    def _settled(self, day: date, now: datetime) -> bool:
+        """Every verdict of `day` is final: its end + the evaluation delay has passed."""
+        end = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo) + timedelta(days=1)
+        return now >= end + timedelta(hours=self.settings.ai_agents_settle_hours)
+
+    def _export(self, day: date, done: dict[str, Any], earliest: date) -> Iterator[Batch]:
+        """One day's files, `done` saved with the last; a day refused at the window's edge is lost."""
+        try:
+            yield from self._day(day, done)
+        except ApiError as exc:
+            # The window moves at 00:00 UTC (and the export host's clock is not ours): a day
+            # at its old edge can be refused by the time it is asked for. It is lost, not an error.
+            if exc.status != 400 or day > earliest + timedelta(days=1):
+                raise
+            yield Batch([], done, notices=[
+                f"ai_agent_conversations: {day.isoformat()} left the export's {WINDOW_DAYS}-day window before "
+                f"it was pulled (HTTP 400) and can no longer be pulled"])  # fmt: skip
+
+    def _day(self, day: date, done: dict[str, Any]) -> Iterator[Batch]:
+        """One day's files; the state moves to `done` with the last of them."""
         urls = self._signed_urls(day)
-        done = {"day": day.isoformat()}
         if not urls:
             yield Batch([], done)
         for index, url in enumerate(urls):

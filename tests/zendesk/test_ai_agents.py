@@ -66,14 +66,24 @@ def stored(db: Path) -> dict[str, tuple[Any, ...]]:
                                           "export_day FROM bot_conversations")}  # fmt: skip
 
 
-def expected(ai: ZendeskAiAgentsSimulator, first: date, last: date | None = None) -> dict[str, tuple[Any, ...]]:
+def expected(ai: ZendeskAiAgentsSimulator, first: date, last: date | None = None, *,
+             final: bool = False) -> dict[str, tuple[Any, ...]]:  # fmt: skip
+    """The rows of [first, last] as the files served now show them, or with every verdict given."""
     out = {}
-    for c in ai.conversations(first, last):
+    for c in ai.conversations(first, last) if final else ai.exported(first, last):
         ended = c["conversation_end_time"].replace(".000Z", "Z")
-        ticket = c.get("ticket_id")
+        ticket, verdict = c.get("ticket_id"), c["automated_resolution"]
         out[c["conversation_id"]] = (ended, int(ticket is not None), None if ticket is None else str(ticket),
-                                     int(c["automated_resolution"]), ended[:10])  # fmt: skip
+                                     None if verdict is None else int(verdict), ended[:10])  # fmt: skip
     return out
+
+
+#: The first pull's unsettled days: 10-28 ends 10-29 00:00, + 72 h = 11-01 00:00 > now (10-31 18:02).
+UNSETTLED = ["2026-10-28", "2026-10-29", "2026-10-30"]
+
+
+def stored_day(db: Path, day: str) -> dict[str, tuple[Any, ...]]:
+    return {k: v for k, v in stored(db).items() if v[4] == day}
 
 
 def state(db: Path) -> dict[str, Any] | None:
@@ -93,7 +103,7 @@ def test_a_first_pull_lands_the_last_30_complete_days_exactly(tmp_path: Path, wo
     first = TODAY - timedelta(days=30)  # 2026-10-01: the export's window; today (10-31) is incomplete
     want = expected(ai, first, TODAY - timedelta(days=1))
     assert stored(db) == want and len(want) > 100
-    assert state(db) == {"day": "2026-10-30"}
+    assert state(db) == {"day": "2026-10-30", "unsettled": UNSETTLED}
     assert posted_days(ai) == 30 and ai.files.request_count("/exports/", status=200) == ai.files.request_count()
     # Escalations point at tickets of the Zendesk world; session variables (e-mails) are not stored.
     tickets = {t.id for t in world.tickets}
@@ -115,19 +125,25 @@ def test_start_date_later_than_the_window_starts_there(tmp_path: Path, zd, ai) -
 def test_incremental_pulls_export_only_new_complete_days(tmp_path: Path, zd, ai) -> None:
     db = tmp_path / "zd.db"
     assert pull_ai(db, zd, **ai_settings(ai)).status == "success"
+    before = stored(db)
     ai.clear_log()
-    idle = pull_ai(db, zd, **ai_settings(ai))  # same day: nothing complete is new
+    idle = pull_ai(db, zd, **ai_settings(ai))  # same day: nothing complete is new, nothing settled
     assert (idle.status, idle.streams[0].rows_written, ai.request_count()) == ("success", 0, 0)
 
     ai.clock.advance(2 * 86_400)  # now 2026-11-02: 10-31 and 11-01 are complete
     run = pull_ai(db, zd, **ai_settings(ai))
     assert run.status == "success", run.error
-    bodies = [r for r in ai.request_log() if r.method == "POST"]
-    assert len(bodies) == 2
-    new = expected(ai, date(2026, 10, 31), date(2026, 11, 1))
-    assert run.streams[0].rows_written == len(new) > 0  # 11-01 is past the world's end: no conversation
-    assert stored(db) == expected(ai, date(2026, 10, 1), date(2026, 11, 1))
-    assert state(db) == {"day": "2026-11-01"}
+    # 10-28 and 10-29 have settled (+72 h: 11-01, 11-02 00:00) and are exported once more.
+    assert [d.isoformat() for d in ai.requested_days] == ["2026-10-28", "2026-10-29", "2026-10-31", "2026-11-01"]
+    again, new = expected(ai, date(2026, 10, 28), date(2026, 10, 29)), expected(ai, date(2026, 10, 31), date(2026, 11, 1))
+    assert run.streams[0].records == len(again) + len(new) and len(new) > 0  # 11-01: past the world's end
+    # Written: the new rows and the re-exported rows whose verdict came since (the rest unchanged).
+    late = [k for k, v in again.items() if v != before[k]]
+    assert late and all(before[k][3] is None for k in late)
+    assert run.streams[0].rows_written == len(new) + len(late)
+    # 10-30 is as the first pull left it (it settles on 11-03).
+    assert stored(db) == {**expected(ai, date(2026, 10, 1), date(2026, 10, 29)), **{k: v for k, v in before.items() if v[4] == "2026-10-30"}, **new}
+    assert state(db) == {"day": "2026-11-01", "unsettled": ["2026-10-30", "2026-10-31", "2026-11-01"]}
 
 
 def test_a_state_older_than_the_window_says_which_days_are_lost(tmp_path: Path, zd, ai) -> None:
@@ -158,7 +174,7 @@ def test_a_day_that_leaves_the_window_while_it_is_pulled_is_lost_not_an_error(
         "and can no longer be pulled"
     ]
     assert stored(db) == expected(ai, date(2026, 10, 2), date(2026, 10, 30))
-    assert state(db) == {"day": "2026-10-30"}
+    assert state(db) == {"day": "2026-10-30", "unsettled": UNSETTLED}
 
 
 def test_429_and_an_expired_signed_url_are_survived(tmp_path: Path, zd, ai) -> None:
@@ -185,7 +201,7 @@ def test_a_failure_inside_a_day_resumes_at_that_day_and_converges(tmp_path: Path
     failed = pull_ai(broken, zd, **ai_settings(ai))
     assert failed.status == "failed" and "failed after 8 attempts" in (failed.error or "")
     assert "Signature" not in (failed.error or "")  # the signed URL's token never shows
-    assert state(broken) == {"day": "2026-10-11"}
+    assert state(broken) == {"day": "2026-10-11", "unsettled": []}
     assert len(stored(broken)) == len(expected(ai, date(2026, 10, 1), date(2026, 10, 11))) + 4
     ai.files.faults.clear()
     ai.clear_log()
