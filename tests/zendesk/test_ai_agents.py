@@ -82,10 +82,6 @@ def expected(ai: ZendeskAiAgentsSimulator, first: date, last: date | None = None
 UNSETTLED = ["2026-10-28", "2026-10-29", "2026-10-30"]
 
 
-def stored_day(db: Path, day: str) -> dict[str, tuple[Any, ...]]:
-    return {k: v for k, v in stored(db).items() if v[4] == day}
-
-
 def state(db: Path) -> dict[str, Any] | None:
     with Store(db) as store:
         return store.get_state("zendesk", STREAM)
@@ -236,6 +232,119 @@ def test_the_simulator_refuses_bad_keys_and_days_outside_the_window(ai) -> None:
     ai.clock.advance(24 * 3600 + 1)  # [DX-HC] the URL lived one day
     assert requests.get(url, timeout=10).status_code == 403
 
+
+
+# -- late verdicts: a day is exported when complete and once more when settled -------------------
+FOUR_DAYS = 4 * 86_400  # now 2026-11-04 18:02: 10-28 … 10-31 have settled (10-31: 11-04 00:00)
+
+
+def vendor_days(db: Path) -> dict[str, tuple[int, int]]:
+    """automated_resolution_rate's vendor figures per conversation-end day, 10-27 … 10-30."""
+    with Store(db) as store:
+        result = evaluate(store, "automated_resolution_rate", since="2026-10-27", until="2026-10-31", period="day",
+                          now=int(datetime(2026, 11, 5, tzinfo=UTC).timestamp()))  # type: ignore[arg-type]  # fmt: skip
+    return {r["period"][:10]: (r["vendor_automated_resolutions"], r["vendor_conversations"]) for r in result.rows}
+
+
+def test_late_verdicts_land_when_their_days_settle_each_day_once(tmp_path: Path, zd, ai) -> None:
+    db = tmp_path / "zd.db"
+    assert pull_ai(db, zd, **ai_settings(ai)).status == "success"
+    # [AR] ticket AI agents (email) are evaluated 72 h after the first message: the files built
+    # 10-31 00:00 give none of 10-28 … 10-30's email conversations a verdict; chat ones have theirs.
+    first = stored(db)
+    nulls = sorted({v[4] for k, v in first.items() if v[3] is None})
+    assert nulls == UNSETTLED
+    assert {c["conversation_id"] for c in ai.conversations() if c["channel"] == "messaging"}.isdisjoint(
+        k for k, v in first.items() if v[3] is None)  # fmt: skip
+    assert first == {**expected(ai, date(2026, 10, 1), date(2026, 10, 27), final=True),
+                     **{k: v for k, v in first.items() if v[4] in UNSETTLED}}  # fmt: skip
+    assert sum(v[3] is None for v in first.values()) == 9  # 10-28: 3, 10-29: 2, 10-30: 4
+
+    ai.clock.advance(FOUR_DAYS)
+    ai.clear_log()
+    run = pull_ai(db, zd, **ai_settings(ai))
+    assert run.status == "success", run.error
+    # The 3 settled days once each (oldest first), then the new days; 10-31 is settled already.
+    assert [d.isoformat() for d in ai.requested_days] == [
+        "2026-10-28", "2026-10-29", "2026-10-30", "2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03"]  # fmt: skip
+    assert ai.files.request_count(status=200) == 2 + 1 + 2 + 2 + 3  # files of 4: 6, 4, 5, 6 conversations; 3 empty days
+    assert stored(db) == expected(ai, date(2026, 10, 1), date(2026, 10, 31), final=True)
+    assert run.streams[0].rows_written == 9 + len(expected(ai, date(2026, 10, 31)))  # the late verdicts + 10-31
+    assert state(db) == {"day": "2026-11-03", "unsettled": ["2026-11-01", "2026-11-02", "2026-11-03"]}
+
+    ai.clear_log()
+    idle = pull_ai(db, zd, **ai_settings(ai))  # the same day: nothing new, nothing settled since
+    assert (idle.status, idle.streams[0].rows_written, ai.request_count(), ai.files.request_count()) == ("success", 0, 0, 0)
+
+
+def test_vendor_figures_count_the_late_verdicts_once_settled(tmp_path: Path, zd, ai) -> None:
+    db = tmp_path / "zd.db"
+    assert pull_ai(db, zd, **ai_settings(ai)).status == "success"
+    # Hand-checked from the simulator's days (conversations; verified resolutions, final / in the
+    # 10-31 files): 10-27 6; 3/3 — 10-28 6; 4/1 — 10-29 4; 2/1 — 10-30 5; 2/0.
+    assert vendor_days(db) == {"2026-10-27": (3, 6), "2026-10-28": (1, 6), "2026-10-29": (1, 4), "2026-10-30": (0, 5)}
+    ai.clock.advance(FOUR_DAYS)
+    assert pull_ai(db, zd, **ai_settings(ai)).status == "success"
+    assert vendor_days(db) == {"2026-10-27": (3, 6), "2026-10-28": (4, 6), "2026-10-29": (2, 4), "2026-10-30": (2, 5)}
+
+
+def test_a_failure_inside_a_settle_re_export_resumes_at_that_day_and_converges(tmp_path: Path, zd, ai) -> None:
+    reference, broken = tmp_path / "reference.db", tmp_path / "broken.db"
+    for db in (reference, broken):
+        assert pull_ai(db, zd, **ai_settings(ai)).status == "success"
+    ai.clock.advance(FOUR_DAYS)
+    assert pull_ai(reference, zd, **ai_settings(ai)).status == "success"
+    # 10-30 (files of 4 and 1): its second file keeps failing while the day is exported again.
+    ai.files.faults.fail_next(50, 503, path=f"conversation_{ai.bot_id}_2026-10-30_000000000001.json")
+    failed = pull_ai(broken, zd, **ai_settings(ai))
+    assert failed.status == "failed"
+    # 10-28 and 10-29 left the list with their last files; 10-30's first file is in, the day is not.
+    assert state(broken) == {"day": "2026-10-30", "unsettled": ["2026-10-30"]}
+    assert sum(v[3] is None for v in stored(broken).values()) == 4 - 3  # 3 of 10-30's late verdicts landed
+    ai.files.faults.clear()
+    ai.clear_log()
+    assert pull_ai(broken, zd, **ai_settings(ai)).status == "success"
+    assert [d.isoformat() for d in ai.requested_days] == [
+        "2026-10-30", "2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03"]  # fmt: skip
+    assert snapshot(broken)["bot_conversations"] == snapshot(reference)["bot_conversations"]
+    assert state(broken) == state(reference)
+
+
+def test_a_state_without_unsettled_days_is_continued_without_reading_old_days(tmp_path: Path, zd, ai) -> None:
+    """A state written before late verdicts were handled: its days are not read again."""
+    db = tmp_path / "zd.db"
+    with Store(db) as store:
+        store.write_batch("zendesk", STREAM, [], {"day": "2026-10-30"})
+    idle = pull_ai(db, zd, **ai_settings(ai))
+    assert (idle.status, ai.request_count()) == ("success", 0)
+    ai.clock.advance(FOUR_DAYS)
+    assert pull_ai(db, zd, **ai_settings(ai)).status == "success"
+    assert [d.isoformat() for d in ai.requested_days] == ["2026-10-31", "2026-11-01", "2026-11-02", "2026-11-03"]
+    assert set(stored(db)) == set(expected(ai, date(2026, 10, 31), date(2026, 10, 31)))
+    assert state(db) == {"day": "2026-11-03", "unsettled": ["2026-11-01", "2026-11-02", "2026-11-03"]}
+
+
+def test_unsettled_days_that_left_the_window_are_reported_lost(tmp_path: Path, zd, ai) -> None:
+    db = tmp_path / "zd.db"
+    with Store(db) as store:
+        store.write_batch("zendesk", STREAM, [], {"day": "2026-10-30", "unsettled": ["2026-09-29", "2026-09-30", "2026-10-28"]})
+    run = pull_ai(db, zd, **ai_settings(ai))
+    assert run.status == "success", run.error
+    assert run.streams[0].notices == [
+        "ai_agent_conversations: days 2026-09-29, 2026-09-30 left the export's 30-day window before their "
+        "automated-resolution verdicts settled: conversations still without a verdict keep none"
+    ]
+    assert ai.request_count() == 0  # 10-28 has not settled yet (11-01 00:00)
+    assert state(db) == {"day": "2026-10-30", "unsettled": ["2026-10-28"]}
+
+
+def test_settle_hours_zero_never_exports_a_day_twice(tmp_path: Path, zd, ai) -> None:
+    db = tmp_path / "zd.db"
+    assert pull_ai(db, zd, **ai_settings(ai, ai_agents_settle_hours=0)).status == "success"
+    assert state(db) == {"day": "2026-10-30", "unsettled": []}
+    ai.clock.advance(FOUR_DAYS)
+    assert pull_ai(db, zd, **ai_settings(ai, ai_agents_settle_hours=0)).status == "success"
+    assert len(ai.requested_days) == 30 + 4  # 10-31 … 11-03 only
 
 # -- the CLI: a bad key, a kill -------------------------------------------------------------------
 def _cli_env(zd: ZendeskSimulator, ai: ZendeskAiAgentsSimulator, db: Path, key: str | None = None) -> dict[str, str]:
