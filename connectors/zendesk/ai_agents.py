@@ -25,17 +25,20 @@ run exports each complete day after it (never today: the file is built after mid
 day's files per batch and the state on its last file, so a kill re-exports at most that day, and
 upserts make that exact.
 
-Late verdicts: a day exported when it completes still holds ticket AI agents' conversations that
-[AR] has not evaluated yet (null verdict). Such a day goes into `unsettled`, and is exported once
-more when it has settled — now ≥ the day's end + `ai_agents_settle_hours` (72 h: every
-conversation of the day began before its end, so its verdict exists by then) — then leaves the
-list. A run first re-exports the settled days of the list, oldest first (the last file of each
-removes it, so a kill repeats at most that day), then the new days. Cost: at most one more
-POST + the day's files per day, ever. A day that leaves the 30-day window before it settles
-keeps its null verdicts (a notice says so). A state without `unsettled` (written before this)
-is continued as having none: its older days are not read again. Whether a day's file really
-changes after its first build is not documented; that the verdict field is filled in later is
-what this assumes (with only the first file, late verdicts would stay null forever).
+Late verdicts, why a day is read twice: a day exported when it completes still holds ticket AI
+agents' conversations that [AR] has not evaluated yet (null verdict); exported only then, they
+would stay null for good and understate the vendor's automated resolutions. Such a day goes
+into `unsettled` and is exported once more when it has settled — at the first daily build
+([DX-HC]: 00:00 UTC) at or after the day's end + `ai_agents_settle_hours` (72 h: every
+conversation of the day began before its end, so its verdict exists by then) — and then leaves
+the list. A run first re-exports the settled days of the list, oldest first (the last file of
+each removes it, so a kill repeats at most that day), then the new days. Cost: at most one more
+POST + the day's files per day, ever; a run on a day when nothing settles or completes makes
+no request. A day that leaves the 30-day window before it settles keeps its null verdicts (a
+notice says so). A state without `unsettled` (written before this) is continued as having none:
+its older days are not read again. That a day's file is rebuilt with verdicts that came later
+is not documented — it is what this relies on; upserts by conversation id store the verdict.
+
 The signed URLs point at another host: they are fetched by a client of their own that carries
 no API key, with the same retries; an expired URL (403) is replaced by asking for the day again.
 """
@@ -79,8 +82,8 @@ class AiAgentsSettings(BaseModel):
     ai_agents_region: Literal["eu", "us"] = "eu"
     #: Another export host (a proxy, or a simulator in tests); default: the region's host.
     ai_agents_base_url: str | None = None
-    #: Hours after a day's end when its verdicts are final ([AR]: 72 h for ticket AI agents; a chat
-    #: session configured longer than that needs more). 0: never export a day a second time.
+    #: Hours after a day's end when its verdicts are final ([AR]: 72 h after the first message for
+    #: ticket AI agents; raise it if a chat session is configured longer). 0: export each day once.
     ai_agents_settle_hours: int = Field(72, ge=0, le=24 * (WINDOW_DAYS - 2))
 
     @model_validator(mode="after")
@@ -248,9 +251,12 @@ class AiAgentConversations(Stream):
             day += timedelta(days=1)
 
     def _settled(self, day: date, now: datetime) -> bool:
-        """Every verdict of `day` is final: its end + the evaluation delay has passed."""
-        end = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo) + timedelta(days=1)
-        return now >= end + timedelta(hours=self.settings.ai_agents_settle_hours)
+        """Every verdict of `day` is in the files: the first daily build ([DX-HC], 00:00 UTC) at or
+        after the day's end + the evaluation delay has happened."""
+        ready = datetime(day.year, day.month, day.day, tzinfo=now.tzinfo) + timedelta(
+            days=1, hours=self.settings.ai_agents_settle_hours)  # fmt: skip
+        build = datetime(ready.year, ready.month, ready.day, tzinfo=now.tzinfo)
+        return now >= (build if build == ready else build + timedelta(days=1))
 
     def _export(self, day: date, done: dict[str, Any], earliest: date) -> Iterator[Batch]:
         """One day's files, `done` saved with the last; a day refused at the window's edge is lost."""

@@ -346,6 +346,13 @@ def test_settle_hours_zero_never_exports_a_day_twice(tmp_path: Path, zd, ai) -> 
     assert pull_ai(db, zd, **ai_settings(ai, ai_agents_settle_hours=0)).status == "success"
     assert len(ai.requested_days) == 30 + 4  # 10-31 … 11-03 only
 
+
+def test_a_settle_delay_off_midnight_waits_for_the_next_daily_build(tmp_path: Path, zd, ai) -> None:
+    """80 h: 10-26 ends 10-27 00:00, ready 10-30 08:00, in the files built 10-31 00:00 — settled."""
+    db = tmp_path / "zd.db"
+    assert pull_ai(db, zd, **ai_settings(ai, ai_agents_settle_hours=80)).status == "success"
+    assert state(db) == {"day": "2026-10-30", "unsettled": ["2026-10-27", *UNSETTLED]}
+
 # -- the CLI: a bad key, a kill -------------------------------------------------------------------
 def _cli_env(zd: ZendeskSimulator, ai: ZendeskAiAgentsSimulator, db: Path, key: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KPISYNC_")}
