@@ -292,6 +292,25 @@ def replies_per_ticket(q: Query) -> Cells:
     return {key: summary_cell(values, nulls) for key, (values, nulls) in value_lists(q, RESOLVED_NOW, "f.agent_replies").items()}
 
 
+#: A source whose status history never says who or what made a change, and that shows no bot
+#: reply, cannot tell an automated resolution from a human one (Freshdesk's and Helprace's APIs
+#: show neither): "none" would be a guess, so its value is null with this note rather than 0 %.
+#: A source that can tell but had no automation still reads 0 %.
+AUTOMATION = Need(
+    "(SELECT source FROM ticket_status_events WHERE via IS NOT NULL UNION ALL "
+    "SELECT source FROM ticket_facts WHERE bot_public > 0)", "1",
+    "source {source} shows no bot replies and its status history does not say who or what made a change: "
+    "automated resolutions cannot be told apart there",
+)
+
+
+def _showing_automation(q: Query) -> str:
+    """Only tickets of sources that can show automation count, in a total as per source: the
+    others' tickets would all read "not automated"."""
+    shown = [s for s in q.ctx.sources() if q.ctx.has(s, AUTOMATION.table, AUTOMATION.where)]
+    return "f.source IN (" + ", ".join("'" + s.replace("'", "''") + "'" for s in shown) + ")" if shown else "0"
+
+
 #: The vendor's AI-agent conversations (Zendesk AI agents data export), by conversation end.
 VENDOR_BOT = Base("bot_conversations v", "v", "unixepoch(coalesce(v.ended_at, v.started_at))", None, None, "1",
                   optional_ticket=True, source="v.source")
@@ -323,14 +342,15 @@ def _vendor_notes(ctx: Context) -> list[str]:
     empty=_empty_automated,
     better="higher",
     params=RATE_PARAMS,
-    needs=(HISTORY,),
+    needs=(HISTORY, AUTOMATION),
     notes=_vendor_notes,
     drill=lambda q, limit: drill(
         q, RESOLVED_NOW, "f.bot_public + f.res_automated", "f.agent_replies_all = 0", limit=limit
     ),
 )
 def automated_resolution_rate(q: Query) -> Cells:
-    own = rates(q, RESOLVED_NOW, "f.agent_replies_all = 0 AND (f.bot_public > 0 OR f.res_automated = 1)")
+    own = rates(q, RESOLVED_NOW, "f.agent_replies_all = 0 AND (f.bot_public > 0 OR f.res_automated = 1)",
+                _showing_automation(q))
     cells: Cells = {key: {**_empty_automated(), **cell} for key, cell in own.items()}
     if q.ctx.by not in VENDOR_BY or not q.ctx.scalar("SELECT EXISTS (SELECT 1 FROM bot_conversations)"):
         return cells

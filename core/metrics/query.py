@@ -97,7 +97,8 @@ class Context:
     def has(self, source: str, table: str, where: str = "1") -> bool:
         key = f"has:{source}:{table}:{where}"
         if key not in self._cache:
-            self._cache[key] = bool(self.scalar(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE source = ? AND {where})", (source,)))
+            # `where` in parentheses: "a OR b" must not become "(source = ? AND a) OR b" (any source)
+            self._cache[key] = bool(self.scalar(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE source = ? AND ({where}))", (source,)))
         return bool(self._cache[key])
 
     def has_schedule(self, source: str) -> bool:

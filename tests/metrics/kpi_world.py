@@ -102,7 +102,7 @@ class World:
             from_category=CATEGORY.get(frm) if frm else None, to_category=CATEGORY[to], via=via, actor_id=actor,
         ))
 
-    def lifecycle(self, ticket: str, *steps: tuple[str, str], via: str = "user") -> None:
+    def lifecycle(self, ticket: str, *steps: tuple[str, str], via: str | None = "user") -> None:
         """Status path: ("2026-01-05 10:00", "new"), ("...", "solved"), ..."""
         previous = None
         for at, status in steps:

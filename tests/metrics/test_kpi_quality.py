@@ -148,6 +148,28 @@ def test_automated_resolution_rate(store: Store) -> None:
     assert (row["value"], row["numerator"], row["count"]) == (0.2, 1, 5)
 
 
+def test_a_source_that_never_shows_automation_has_no_automated_rate_rather_than_zero(tmp_path: Path) -> None:
+    """Freshdesk-like data (no bot messages, a status history that does not say who changed
+    it) cannot tell an automated resolution from a human one: null with a note, while a source
+    that can tell counts (and is not diluted by the other's tickets in the total)."""
+    with Store(tmp_path / "s.db") as s:
+        zd, fd = World(s, "zd"), World(s, "fd")
+        zd.agent("b1", "Answer Bot", bot=True)
+        for w in (zd, fd):
+            w.ticket("1", "2026-01-05 09:00", "solved")
+            w.msg("1", "2026-01-05 09:00", "customer")
+        zd.msg("1", "2026-01-05 09:01", "bot", "b1", automated=True)
+        zd.lifecycle("1", ("2026-01-05 09:00", "new"), ("2026-01-05 10:00", "solved"), via="rule")
+        fd.lifecycle("1", ("2026-01-05 09:00", "new"), ("2026-01-05 10:00", "solved"), via=None)
+        for w in (zd, fd):
+            w.commit()
+        result = evaluate(s, "automated_resolution_rate", by="source", **DAY)
+        assert {r["group"]: r["value"] for r in result.rows} == {"fd": None, "zd": 1.0}
+        assert any(n.startswith("source fd shows no bot replies") for n in result.notes)
+        total = one(s, "automated_resolution_rate")  # fd's ticket is not counted as "not automated"
+        assert (total["value"], total["numerator"], total["count"]) == (1.0, 1, 1)
+
+
 def test_resolution_kpis_credit_the_assignee_at_the_last_resolution(store: Store) -> None:
     got = {r["group"]: r["count"] for r in evaluate(store, "reopen_rate", by="agent", **DAY).rows}
     # T2 resolved last while assigned to Bob; T1, T6 Ann; T3, T4 unassigned
