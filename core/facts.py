@@ -344,6 +344,7 @@ class _Builder:
             self.conn.executemany(sql, rows)
 
     def changes_of(self, conn: sqlite3.Connection, todo: Sequence[tuple[int, str, str]], fresh: bool) -> list[Write]:
+        """The writes for these tickets, computed on `conn` (the parent's, or the worker's own)."""
         _fill_todo(conn, todo)
         return self.changes(conn, fresh)
 
