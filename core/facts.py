@@ -530,13 +530,14 @@ class _Output:
         """
         writes: list[Write] = []
         fingerprints: dict[int, tuple[bytes | None, bytes]] = {}
+        todo = [tid for (tid,) in conn.execute("SELECT tid FROM _facts_todo")]
         for (insert, rows), (table, columns, key) in zip(self.tables(), _DIFFED):
             scope = "_facts_todo"
             if table == "ticket_facts":
                 d = columns.index("digests")
                 fingerprints = {row[0]: (None, row[d]) for row in rows}
             else:
-                rows, scope = _skip_unchanged(conn, table, columns, rows, fingerprints)
+                rows, scope = _skip_unchanged(conn, table, columns, rows, fingerprints, todo)
                 if scope is None:
                     continue
             stored = conn.execute(
@@ -574,6 +575,7 @@ def _skip_unchanged(
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
     fingerprints: dict[int, tuple[bytes | None, bytes]],
+    todo: list[int],
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """The new rows of `table` to diff and the temp table naming the tickets whose stored rows
     to read (None: none). A ticket whose fingerprint for this table is the stored one keeps its
@@ -586,7 +588,6 @@ def _skip_unchanged(
     }
     if not clean:
         return rows, "_facts_todo"
-    todo = [tid for (tid,) in conn.execute("SELECT tid FROM _facts_todo")]
     dirty = [tid for tid in todo if tid not in clean]
     if not dirty:
         return [], None
