@@ -8,12 +8,11 @@ from typing import Any
 from .cells import drill, rates, ratio, summary_cell, value_lists
 from .format import scale_label
 from .periods import iso_utc
-from .query import Base, Context, Query, ticket_base
-from .registry import Cells, Need, empty_duration, empty_rate, kpi
+from .query import Base, Context, Query, sql_text, ticket_base
+from .registry import HISTORY, Cells, Need, empty_duration, empty_rate, kpi
 from .settings import MetricsSettings
 
 RATE_PARAMS = ("since", "until", "period", "by", "compare", "cohort")
-HISTORY = Need("ticket_status_events", "1", "no status history synced for source {source}: resolution figures unavailable")
 #: Tickets whose last resolution event is in the bucket and that are resolved now.
 RESOLVED_NOW = ticket_base("f.last_resolved_at", "f.res_agent", "f.res_group", "f.excluded = 0 AND f.resolved_now = 1")
 #: Same, including tickets reopened since (reopen rate must see them).
@@ -308,7 +307,7 @@ def _showing_automation(q: Query) -> str:
     """Only tickets of sources that can show automation count, in a total as per source: the
     others' tickets would all read "not automated"."""
     shown = [s for s in q.ctx.sources() if q.ctx.has(s, AUTOMATION.table, AUTOMATION.where)]
-    return "f.source IN (" + ", ".join("'" + s.replace("'", "''") + "'" for s in shown) + ")" if shown else "0"
+    return f"f.source IN ({', '.join(sql_text(s) for s in shown)})" if shown else "0"
 
 
 #: The vendor's AI-agent conversations (Zendesk AI agents data export), by conversation end.

@@ -7,10 +7,9 @@ from typing import Any
 
 from .cells import drill, durations, summary_cell, value_lists
 from .query import REPLIES, Base, Query, numbers, ticket_base
-from .registry import Cells, Need, empty_duration, kpi
+from .registry import HISTORY, Cells, Need, empty_duration, kpi
 
 DURATION_PARAMS = ("since", "until", "period", "by", "compare", "hours", "cohort")
-HISTORY = Need("ticket_status_events", "1", "no status history synced for source {source}: resolution figures unavailable")
 PAIRS = Base("reply_pairs p", "p", "p.reply_at", "p.agent_id", "p.group_id", "p.reply_at IS NOT NULL")
 UNANSWERED_TURNS = Base("reply_pairs p", "p", "p.customer_at", None, None, "p.reply_at IS NULL")
 RESOLVED = ticket_base("f.last_resolved_at", "f.res_agent", "f.res_group", "f.excluded = 0 AND f.last_resolved_at IS NOT NULL")

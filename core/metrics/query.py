@@ -158,8 +158,8 @@ class Query:
             spec = self.settings.segment
             if spec.startswith("tag:"):
                 tags = [t.strip() for t in spec[4:].split(",") if t.strip()]
-                order = " ".join(f"WHEN {_sql_text(t)} THEN {i}" for i, t in enumerate(tags))
-                listed = ", ".join(_sql_text(t) for t in tags)
+                order = " ".join(f"WHEN {sql_text(t)} THEN {i}" for i, t in enumerate(tags))
+                listed = ", ".join(sql_text(t) for t in tags)
                 return (
                     f"coalesce((SELECT tg.tag FROM ticket_tags tg WHERE tg.tid = f.tid AND tg.tag IN ({listed}) "
                     f"ORDER BY CASE tg.tag {order} END LIMIT 1), '')",
@@ -238,7 +238,7 @@ def _segment_as_of_creation(spec: str) -> str:
     (coalesce evaluates that lookup only then); nothing at all is the `unknown` segment.
     """
     owner, _, attribute = spec.partition(".")
-    path = _sql_text('$."' + attribute.replace('"', '') + '"')
+    path = sql_text('$."' + attribute.replace('"', '') + '"')
     if owner == "requester":
         kind, owner_id, table, current_json = "user", "f.requester_id", "users", "segment"
     else:
@@ -260,7 +260,7 @@ def _segment_as_of_creation(spec: str) -> str:
     return f"coalesce({then}, {now}, '')"
 
 
-def _sql_text(text: str) -> str:
+def sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 

@@ -29,6 +29,10 @@ class Need:
     scope: str = "helpdesk"  # helpdesk: every ticket source; any: satisfied by any source
 
 
+#: Resolution KPIs rebuild resolutions from the status history.
+HISTORY = Need("ticket_status_events", "1", "no status history synced for source {source}: resolution figures unavailable")
+
+
 @dataclass(frozen=True)
 class Kpi:
     id: str
