@@ -4,15 +4,16 @@ The store's triggers list every ticket whose rows changed in `changed_tickets` (
 001). `refresh_facts` recomputes the facts of exactly those tickets — first agent reply,
 reply pairs, resolutions and reopens, status spans for backlog, wait times, business-hours
 durations, the counting rating, handle time and macro events — then deletes the processed
-rows of `changed_tickets`, all in one transaction: a kill leaves the old facts and the list
-intact. `refresh_all` rebuilds everything; it also runs by itself when the facts were computed
-with other schedules or settings (the fingerprint in `facts_meta`).
+rows of `changed_tickets`, in one transaction: a kill leaves the old facts and the list intact.
+A large refresh first moves the marks to `facts_claimed` and then commits its tickets part by
+part on two cores (core/facts_parallel.py), each part with the removal of its claims: a kill
+keeps what was committed and leaves the rest claimed for the next refresh. `refresh_all`
+rebuilds everything in one transaction; it also runs by itself when the facts were computed with
+other schedules or settings (the fingerprint in `facts_meta`).
 
 The incremental refresh writes only what differs: each ticket's facts row keeps a fingerprint of
 its rows in every child table (`digests`), so the stored rows of a table are read and diffed only
-for the tickets whose fingerprint there changed, and changed rows are updated in place. Large
-batches are split with a forked worker that streams its results back in parts, which the parent
-writes while the worker computes the rest.
+for the tickets whose fingerprint there changed, and changed rows are updated in place.
 
 KPI queries (core/metrics) read only these tables; they never rescan messages. The rules
 (roles, turns, resolutions, population) are those of docs/kpis.md.
@@ -23,15 +24,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import logging
-import multiprocessing
-import os
-import queue
 import sqlite3
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress, groupby
@@ -42,25 +38,15 @@ import orjson
 
 from .metrics.business_hours import Schedule
 from .metrics.clock import BusinessClock
+from .facts_parallel import CACHE_KIB, PARENT_SHARE, PartsRefresh, StreamingWorker, Write, apply, can_fork
+from .lock import facts_refresh_lock
 from .metrics.settings import MetricsSettings
 from .store import Store
 
-FACTS_VERSION = "1"
-CHUNK = 10_000  # tickets per refresh step: bounds the Python memory of a full rebuild
-#: Page cache while refreshing (KiB), restored afterwards. It filled up to its size on any store
-#: larger than it (256 MB made a 100k-ticket sync peak at ~560 MB RSS); the OS file cache serves
-#: the pages anyway: a 60k-ticket rebuild and 1 % refresh took the same time with 16 MB as 256 MB.
-CACHE_KIB = 16 * 1024
-#: A chunk at least this big is split with a forked worker (the refresh has two cores to use).
+FACTS_VERSION = "2"  # 2: digests entries carry a row count, events in time order
+CHUNK = 10_000  # tickets per refresh step: bounds the Python memory of a refresh
+#: At least this many tickets are computed on two cores (a forked worker beside this process).
 PARALLEL_MIN = 2000
-#: The parent's share of a split chunk: besides computing it, the parent writes every change (its
-#: own while the worker still computes, then the worker's parts as they arrive), so it takes less.
-PARENT_SHARE = 0.4
-#: The worker sends its results in this many parts, so the parent writes the early ones while
-#: the worker computes the rest and only the last part's writes come after the worker is done.
-WORKER_PARTS = 4
-
-log = logging.getLogger("kpisync.facts")
 
 RESOLVED = frozenset({"resolved", "closed"})
 #: `via` values of a status change made by automation rather than by a person.
@@ -88,9 +74,12 @@ _INSERT_RATING = (
 )
 _INSERT_TAG = "INSERT OR IGNORE INTO ticket_tags (tid, tag) VALUES (?, ?)"
 _CHILD_TABLES = ("fact_events", "reply_pairs", "status_spans", "rating_facts", "ticket_tags")
-#: Bytes of one child table's fingerprint in ticket_facts.digests (schema 006).
-DIGEST_SIZE = 8
-_NO_ROWS = bytes(DIGEST_SIZE)
+#: One child table's entry in ticket_facts.digests (schema 006): a hash of the ticket's rows there
+#: in their canonical order (HASH_SIZE bytes), then how many there are (2 bytes, capped).
+HASH_SIZE = 8
+ENTRY_SIZE = HASH_SIZE + 2
+_MAX_COUNT = 0xFFFF
+_NO_ROWS = bytes(ENTRY_SIZE)
 #: (table, columns in insert order, key of a stored row) for the incremental diff.
 _DIFFED = (
     ("ticket_facts", TICKET_COLUMNS, ("tid",)),
@@ -112,9 +101,6 @@ _IDENTITY = {
     "reply_pairs": ("tid", "customer_at"),
     "status_spans": ("tid", "start_at"),
 }
-#: One write step: an SQL statement and the parameter rows it is executed with.
-Write = tuple[str, list[tuple[Any, ...]]]
-
 
 @dataclass
 class RefreshResult:
@@ -132,15 +118,19 @@ def refresh_facts(store: Store, source: str | None = None, settings: MetricsSett
     not read kpisync.toml's [metrics]); a different fingerprint means a full rebuild.
     """
     started = time.monotonic()
-    with _page_cache(store), store.transaction():
-        settings = settings or _saved_settings(store)
-        fingerprint = _fingerprint(store, settings)
-        if _meta(store, "fingerprint") != fingerprint:
-            result = _rebuild(store, settings, fingerprint)
-            result.reason = "first build" if _meta(store, "built") is None else "schedules or settings changed"
-            _set_meta(store, "built", "1")
-        else:
-            result = _incremental(store, source, settings)
+    rest: Callable[[], None] | None = None
+    with _page_cache(store), facts_refresh_lock(store.path):
+        with store.transaction():
+            settings = settings or _saved_settings(store)
+            fingerprint = _fingerprint(store, settings)
+            if _meta(store, "fingerprint") != fingerprint:
+                result = _rebuild(store, settings, fingerprint)
+                result.reason = "first build" if _meta(store, "built") is None else "schedules or settings changed"
+                _set_meta(store, "built", "1")
+            else:
+                result, rest = _incremental(store, source, settings)
+        if rest is not None:  # the claims are committed: now the parts, each in its own transaction
+            rest()
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -148,7 +138,7 @@ def refresh_facts(store: Store, source: str | None = None, settings: MetricsSett
 def refresh_all(store: Store, settings: MetricsSettings | None = None) -> RefreshResult:
     """Rebuild every fact from the canonical tables."""
     started = time.monotonic()
-    with _page_cache(store), store.transaction():
+    with _page_cache(store), facts_refresh_lock(store.path), store.transaction():
         settings = settings or _saved_settings(store)
         result = _rebuild(store, settings, _fingerprint(store, settings))
         _set_meta(store, "built", "1")
@@ -158,7 +148,11 @@ def refresh_all(store: Store, settings: MetricsSettings | None = None) -> Refres
 
 
 def pending_tickets(store: Store) -> int:
-    return int(store.conn.execute("SELECT count(*) FROM changed_tickets").fetchone()[0])
+    """Tickets whose facts wait for a refresh: marked as changed, or claimed by a refresh that did
+    not finish."""
+    return int(store.conn.execute(
+        "SELECT count(*) FROM (SELECT source, ticket_id FROM changed_tickets UNION SELECT source, ticket_id FROM facts_claimed)"
+    ).fetchone()[0])
 
 
 # -- bookkeeping -------------------------------------------------------------------------------
@@ -218,29 +212,54 @@ def _rebuild(store: Store, settings: MetricsSettings, fingerprint: str) -> Refre
         ).fetchall()
         if not keys:
             break
-        builder.process(keys, fresh=True)
+        builder.build(keys)
         total += len(keys)
         last = tuple(keys[-1])  # type: ignore[assignment]
     for (source,) in conn.execute("SELECT DISTINCT source FROM ratings WHERE ticket_id IS NULL").fetchall():
         builder.ticketless_ratings(source)
     conn.execute("DELETE FROM changed_tickets")
+    conn.execute("DELETE FROM facts_claimed")
     _set_meta(store, "fingerprint", fingerprint)
     _set_meta(store, "settings", json.dumps(settings.facts_settings(), sort_keys=True))
     return RefreshResult(tickets=total, full=True)
 
 
-def _incremental(store: Store, source: str | None, settings: MetricsSettings) -> RefreshResult:
+def _incremental(
+    store: Store, source: str | None, settings: MetricsSettings
+) -> tuple[RefreshResult, Callable[[], None] | None]:
+    """Refreshes the changed tickets (and those a stopped refresh left claimed) in the caller's
+    transaction; or, for many tickets on two cores, claims them and returns what to run once the
+    claims are committed."""
     conn = store.conn
     where, params = ("WHERE source = ?", (source,)) if source else ("", ())
-    keys = conn.execute(f"SELECT source, ticket_id FROM changed_tickets {where}", params).fetchall()
+    keys = conn.execute(
+        f"SELECT source, ticket_id FROM changed_tickets {where} UNION SELECT source, ticket_id FROM facts_claimed {where}",
+        params * 2,
+    ).fetchall()
     builder = _Builder(store, settings)
-    for i in range(0, len(keys), CHUNK):
-        builder.process(keys[i : i + CHUNK], fresh=False)
+    todo = builder.numbered(keys, fresh=False)
     sources = {source} if source else {k[0] for k in keys}
+    if len(todo) >= PARALLEL_MIN and can_fork():
+        conn.execute(
+            f"INSERT OR IGNORE INTO facts_claimed (source, ticket_id) SELECT source, ticket_id FROM changed_tickets {where}",
+            params,
+        )
+        conn.execute(f"DELETE FROM changed_tickets {where}", params)
+
+        def rest() -> None:
+            PartsRefresh(builder, todo, CHUNK).run()
+            with store.transaction():
+                for name in sources:
+                    builder.ticketless_ratings(name)
+
+        return RefreshResult(tickets=len(todo)), rest
+    for i in range(0, len(todo), CHUNK):
+        apply(conn, builder.changes_of(conn, todo[i : i + CHUNK], fresh=False))
     for name in sources:
         builder.ticketless_ratings(name)
     conn.execute(f"DELETE FROM changed_tickets {where}", params)
-    return RefreshResult(tickets=len(keys))
+    conn.execute(f"DELETE FROM facts_claimed {where}", params)
+    return RefreshResult(tickets=len(todo)), None
 
 
 # -- per-chunk work ----------------------------------------------------------------------------
@@ -324,31 +343,28 @@ class _Builder:
         for source, user in conn.execute("SELECT source, external_id FROM users WHERE is_bot = 1 OR role IN ('bot', 'system')"):
             self.bots[source].add(user)
 
-    def process(self, keys: Sequence[Sequence[str]], fresh: bool) -> None:
-        """Recompute the facts of these tickets (fresh: the fact tables hold none of them)."""
+    def build(self, keys: Sequence[Sequence[str]]) -> None:
+        """Computes and writes the facts of these tickets, of which the fact tables hold none
+        (a rebuild), inside the caller's transaction. A forked worker computes a share; it reads
+        the last committed state and needs not see this transaction's writes: they concern
+        other tickets."""
         conn = self.conn
-        todo = self._numbered(keys, fresh)
-        if len(todo) >= PARALLEL_MIN and _can_fork():
+        todo = self.numbered(keys, fresh=True)
+        if len(todo) >= PARALLEL_MIN and can_fork():
             mine = int(len(todo) * PARENT_SHARE)
-            with _Worker(self, todo[mine:], fresh) as worker:  # the rest on the second core
-                self._write(self.changes_of(conn, todo[:mine], fresh))
+            with StreamingWorker(self, todo[mine:], fresh=True) as worker:  # the rest on the second core
+                apply(conn, self.changes_of(conn, todo[:mine], fresh=True))
                 for changes in worker.results():
-                    self._write(changes)
+                    apply(conn, changes)
         else:
-            self._write(self.changes_of(conn, todo, fresh))
-
-    def _write(self, changes: list[Write]) -> None:
-        """Applies changes inside the refresh's transaction. The forked worker does not see them
-        (it reads the last committed state) and needs not: they concern other tickets."""
-        for sql, rows in changes:
-            self.conn.executemany(sql, rows)
+            apply(conn, self.changes_of(conn, todo, fresh=True))
 
     def changes_of(self, conn: sqlite3.Connection, todo: Sequence[tuple[int, str, str]], fresh: bool) -> list[Write]:
         """The writes for these tickets, computed on `conn` (the parent's, or the worker's own)."""
         _fill_todo(conn, todo)
         return self.changes(conn, fresh)
 
-    def _numbered(self, keys: Sequence[Sequence[str]], fresh: bool) -> list[tuple[int, str, str]]:
+    def numbered(self, keys: Sequence[Sequence[str]], fresh: bool) -> list[tuple[int, str, str]]:
         """(tid, source, ticket_id) of these tickets in tid order: the tid their facts have, else
         a new one after the last."""
         conn = self.conn
@@ -417,82 +433,6 @@ def _fill_todo(conn: sqlite3.Connection, todo: Sequence[tuple[int, str, str]]) -
     conn.executemany("INSERT INTO _facts_todo (tid, source, ticket_id) VALUES (?, ?, ?)", todo)
 
 
-def _can_fork() -> bool:
-    """Fork only where it is cheap and safe: POSIX, two cores, and no other thread (a lock held by
-    another thread at fork time would stay held in the child)."""
-    return (
-        os.name == "posix"
-        and "fork" in multiprocessing.get_all_start_methods()
-        and (os.cpu_count() or 1) > 1
-        and threading.active_count() == 1
-    )
-
-
-class _Worker:
-    """Computes the changes of some tickets in a forked process on its own read connection.
-
-    The parent keeps its write transaction; the worker reads the last committed state through
-    WAL, which is what the parent read too. The worker sends its results in parts, in order,
-    through a queue whose feeder thread buffers them: over a bare pipe the worker would stall on
-    its first part until the parent, busy with its own share, read it. The forked child never
-    touches the parent's connection and leaves with `os._exit`. If the worker fails, the parent
-    computes the parts it did not receive.
-    """
-
-    def __init__(self, builder: _Builder, todo: Sequence[tuple[int, str, str]], fresh: bool) -> None:
-        self.builder, self.fresh = builder, fresh
-        size = -(-len(todo) // WORKER_PARTS)
-        self.parts = [list(todo[i : i + size]) for i in range(0, len(todo), size)]
-        context = multiprocessing.get_context("fork")
-        self.queue: Any = context.Queue()
-        self.process = context.Process(target=self._run, daemon=True)
-
-    def __enter__(self) -> _Worker:
-        self.process.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join()
-
-    def _run(self) -> None:
-        try:
-            conn = sqlite3.connect(str(self.builder.store.path), timeout=30, isolation_level=None)
-            conn.execute(f"PRAGMA cache_size = {-CACHE_KIB}")
-            for part in self.parts:
-                self.queue.put(("ok", self.builder.changes_of(conn, part, self.fresh)))
-        except BaseException as exc:  # noqa: BLE001 — reported to the parent, which redoes the work
-            self.queue.put(("error", repr(exc)))
-        finally:
-            self.queue.close()
-            self.queue.join_thread()  # everything handed to the pipe before leaving
-            os._exit(0)
-
-    def _receive(self) -> tuple[str, Any]:
-        """The next message; ("error", ...) once the worker is gone without sending it."""
-        while True:
-            try:
-                return self.queue.get(timeout=0.2)  # type: ignore[no-any-return]
-            except queue.Empty:
-                if not self.process.is_alive():
-                    try:
-                        return self.queue.get(timeout=0.2)  # type: ignore[no-any-return]
-                    except queue.Empty:
-                        return "error", "worker died"
-
-    def results(self) -> Iterator[list[Write]]:
-        """The changes of each part, in order: from the worker, else computed here."""
-        for index, part in enumerate(self.parts):
-            status, payload = self._receive()
-            if status != "ok":
-                log.warning("facts worker failed (%s); computing its tickets here", payload)
-                for rest in self.parts[index:]:
-                    yield self.builder.changes_of(self.builder.conn, rest, self.fresh)
-                return
-            yield payload
-
-
 class _Output:
     """Rows of a chunk, written with one executemany per table."""
 
@@ -503,6 +443,8 @@ class _Output:
         self.spans: list[tuple[Any, ...]] = []
         self.ratings: list[tuple[Any, ...]] = []
         self.tags: list[tuple[Any, ...]] = []
+        #: Where each ticket's rows start in every child table (its `marks`), in ticket order.
+        self.starts: list[tuple[int, int, int, int, int]] = []
 
     def tables(self) -> tuple[tuple[str, list[tuple[Any, ...]]], ...]:
         return (
@@ -510,43 +452,54 @@ class _Output:
             (_INSERT_SPAN, self.spans), (_INSERT_RATING, self.ratings), (_INSERT_TAG, self.tags),
         )
 
+    def children(self) -> tuple[list[tuple[Any, ...]], ...]:
+        """The child tables' rows, in _CHILD_TABLES order."""
+        return self.events, self.pairs, self.spans, self.ratings, self.tags
+
     def marks(self) -> tuple[int, int, int, int, int]:
         """Where the next ticket's rows start in each child table (in _CHILD_TABLES order)."""
         return len(self.events), len(self.pairs), len(self.spans), len(self.ratings), len(self.tags)
 
-    def seal(self, marks: tuple[int, ...]) -> None:
-        """Completes the ticket row just computed with the fingerprints of its child rows."""
-        tables = (self.events, self.pairs, self.spans, self.ratings, self.tags)
-        self.tickets[-1] += (b"".join(_digest(rows, mark) for rows, mark in zip(tables, marks)),)
+    def seal(self, marks: tuple[int, int, int, int, int]) -> None:
+        """Completes the ticket row just computed with the fingerprints of its child rows. Its
+        events are put in time order first (pairs and spans are in it already), so that what a
+        ticket gets later — a reply, a reopen — comes after the rows it had: an append."""
+        events, start = self.events, marks[0]
+        if len(events) - start > 1:
+            events[start:] = sorted(events[start:], key=_event_order)
+        self.starts.append(marks)
+        self.tickets[-1] += (b"".join(_entry(rows, mark) for rows, mark in zip(self.children(), marks)),)
 
     def diff(self, conn: sqlite3.Connection) -> list[Write]:
         """Against the stored facts of the tickets in `_facts_todo`: only the rows that differ.
 
-        A typical change (one new reply) alters a few rows of a ticket. Rows equal to a stored
-        one are left alone; a changed row replaces a stale row of the same ticket in place,
-        setting only the columns that differ; the rest are deleted or inserted. On a large store
-        the changed tickets' pages are scattered over all history, and every index page a write
-        touches is another page to log and checkpoint: that is what a refresh's time goes to.
+        A typical change (one new reply) alters a few rows of a ticket. Per child table, the
+        fingerprints tell which tickets kept their rows (left alone, unread) and which only got
+        rows after the ones they had (those are inserted, nothing is read); only the others' stored
+        rows are read and diffed. Rows equal to a stored one are left alone; a changed row replaces
+        a stale row of the same ticket in place, setting only the columns that differ; the rest
+        are deleted or inserted. On a large store the changed tickets' pages are scattered over
+        all history, and every page a write touches is another page to log and checkpoint.
         """
-        writes: list[Write] = []
-        fingerprints: dict[int, tuple[bytes | None, bytes]] = {}
+        columns = TICKET_COLUMNS
+        stored = conn.execute(
+            f"SELECT {', '.join(columns)} FROM ticket_facts WHERE tid IN (SELECT tid FROM _facts_todo)"
+        ).fetchall()
+        writes = _ticket_changes(stored, self.tickets)
         todo = [tid for (tid,) in conn.execute("SELECT tid FROM _facts_todo")]
-        for (insert, rows), (table, columns, key) in zip(self.tables(), _DIFFED):
-            scope = "_facts_todo"
-            if table == "ticket_facts":
-                d = columns.index("digests")
-                fingerprints = {row[0]: (None, row[d]) for row in rows}
-            else:
-                rows, scope = _skip_unchanged(conn, table, columns, rows, fingerprints, todo)
-                if scope is None:
-                    continue
-            stored = conn.execute(
-                f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} WHERE tid IN (SELECT tid FROM {scope})"
-            ).fetchall()
-            if table == "ticket_facts":
-                for row in stored:
-                    if row[0] in fingerprints:
-                        fingerprints[row[0]] = (row[d], fingerprints[row[0]][1])
+        sorted_rows = self._by_fingerprint(stored, todo)
+        for (insert, _), (table, columns, key), (dirty, rows, appended) in zip(self.tables()[1:], _DIFFED[1:], sorted_rows):
+            stored = []
+            if dirty:
+                scope = "_facts_todo"
+                if len(dirty) < len(todo):
+                    scope = "_facts_dirty"
+                    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _facts_dirty (tid INTEGER PRIMARY KEY)")
+                    conn.execute("DELETE FROM _facts_dirty")
+                    conn.executemany("INSERT INTO _facts_dirty (tid) VALUES (?)", [(tid,) for tid in dirty])
+                stored = conn.execute(
+                    f"SELECT {', '.join(columns)}, {', '.join(key)} FROM {table} WHERE tid IN (SELECT tid FROM {scope})"
+                ).fetchall()
             stale, fresh = _row_changes(stored, rows, len(columns))
             updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)
             if table in _IDENTITY and stale and fresh:
@@ -557,45 +510,86 @@ class _Output:
             for changed, params in updates.items():
                 assignments = ", ".join(f"{columns[i]} = ?" for i in changed)
                 writes.append((f"UPDATE {table} SET {assignments} WHERE {where}", params))
-            if fresh:
-                writes.append((insert, fresh))
+            if fresh or appended:
+                writes.append((insert, fresh + appended))
         return writes
 
+    def _by_fingerprint(
+        self, stored: list[tuple[Any, ...]], todo: list[int]
+    ) -> list[tuple[list[int], list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """Per child table: the tickets whose stored rows must be read and diffed, their new rows,
+        and the rows to insert without reading (tickets that only got rows after theirs).
 
-def _digest(rows: list[tuple[Any, ...]], start: int) -> bytes:
+        A ticket whose entry is unchanged keeps its rows. One whose first `count` new rows hash to
+        its stored entry got rows appended. A ticket without a stored entry (facts from before
+        schema 006) or without a new facts row (gone from `tickets`) is read, so stale rows go.
+        """
+        d = TICKET_COLUMNS.index("digests")
+        old = {row[0]: row[d] for row in stored}
+        tables = self.children()
+        out: list[tuple[list[int], list[tuple[Any, ...]], list[tuple[Any, ...]]]] = [([], [], []) for _ in tables]
+        ends = [*self.starts[1:], tuple(len(rows) for rows in tables)]
+        for ticket, starts, stops in zip(self.tickets, self.starts, ends):
+            tid, after = ticket[0], ticket[d]
+            before = old.get(tid)
+            if before == after:  # no child table changed
+                continue
+            known = before is not None and len(before) == len(after)
+            for rows, start, stop, (dirty, diffed, appended), at in zip(tables, starts, stops, out, range(0, len(after), ENTRY_SIZE)):
+                entry = before[at : at + ENTRY_SIZE] if known else None  # type: ignore[index]
+                if entry == after[at : at + ENTRY_SIZE]:
+                    continue
+                count = int.from_bytes(entry[HASH_SIZE:], "big") if entry else -1
+                if 0 <= count < stop - start and count < _MAX_COUNT and (count == 0 or _hash(rows[start : start + count]) == entry[:HASH_SIZE]):  # type: ignore[index]
+                    appended.extend(rows[start + count : stop])
+                else:
+                    dirty.append(tid)
+                    diffed.extend(rows[start:stop])
+        gone = set(todo) - {ticket[0] for ticket in self.tickets}
+        for dirty, _, _ in out:
+            dirty.extend(gone)
+        return out
+
+
+def _event_order(event: tuple[Any, ...]) -> tuple[int, str]:
+    return event[2] or 0, event[1]
+
+
+def _hash(rows: list[tuple[Any, ...]]) -> bytes:
+    return hashlib.blake2b(orjson.dumps(rows), digest_size=HASH_SIZE).digest()
+
+
+def _entry(rows: list[tuple[Any, ...]], start: int) -> bytes:
     """Fingerprint of rows[start:] (one ticket's rows of one table); equal rows, equal bytes."""
-    if len(rows) == start:
+    count = len(rows) - start
+    if count == 0:
         return _NO_ROWS
-    return hashlib.blake2b(orjson.dumps(rows[start:]), digest_size=DIGEST_SIZE).digest()
+    return _hash(rows[start:]) + min(count, _MAX_COUNT).to_bytes(2, "big")
 
 
-def _skip_unchanged(
-    conn: sqlite3.Connection,
-    table: str,
-    columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
-    fingerprints: dict[int, tuple[bytes | None, bytes]],
-    todo: list[int],
-) -> tuple[list[tuple[Any, ...]], str | None]:
-    """The new rows of `table` to diff and the temp table naming the tickets whose stored rows
-    to read (None: none). A ticket whose fingerprint for this table is the stored one keeps its
-    rows untouched and unread; a ticket without a new facts row (gone from `tickets`) is read so
-    its rows can be deleted."""
-    at = _CHILD_TABLES.index(table) * DIGEST_SIZE
-    clean = {
-        tid for tid, (old, new) in fingerprints.items()
-        if old is not None and old[at : at + DIGEST_SIZE] == new[at : at + DIGEST_SIZE]
-    }
-    if not clean:
-        return rows, "_facts_todo"
-    dirty = [tid for tid in todo if tid not in clean]
-    if not dirty:
-        return [], None
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _facts_dirty (tid INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM _facts_dirty")
-    conn.executemany("INSERT INTO _facts_dirty (tid) VALUES (?)", [(tid,) for tid in dirty])
-    tid_at = columns.index("tid")
-    return [row for row in rows if row[tid_at] not in clean], "_facts_dirty"
+def _ticket_changes(stored: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> list[Write]:
+    """ticket_facts rows to insert, update (the differing columns) or delete (ticket gone)."""
+    old = {row[0]: row for row in stored}
+    fresh: list[tuple[Any, ...]] = []
+    updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    columns = range(len(TICKET_COLUMNS))
+    for row in rows:
+        before = old.pop(row[0], None)
+        if before is None:
+            fresh.append(row)
+            continue
+        changed = tuple(compress(columns, map(ne, before, row)))
+        if changed:
+            updates[changed].append((*(row[i] for i in changed), row[0]))
+    writes: list[Write] = []
+    if old:
+        writes.append(("DELETE FROM ticket_facts WHERE tid = ?", [(tid,) for tid in old]))
+    for changed, params in updates.items():
+        assignments = ", ".join(f"{TICKET_COLUMNS[i]} = ?" for i in changed)
+        writes.append((f"UPDATE ticket_facts SET {assignments} WHERE tid = ?", params))
+    if fresh:
+        writes.append((_INSERT_TICKET, fresh))
+    return writes
 
 
 def _row_changes(

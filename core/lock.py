@@ -1,4 +1,4 @@
-"""One writer per (store, source): an advisory file lock next to the store.
+"""Advisory file locks next to the store: one writer per (store, source), one facts refresh per store.
 
 `flock` is released by the kernel when the holder dies, so a lock left by a killed sync is
 never stale: the next run simply gets it. A second sync either fails at once (the default: a
@@ -13,10 +13,12 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from .errors import Interrupted, LockedError
+from .errors import Interrupted, LockedError, StoreError
 
 
 class SourceLock:
@@ -91,3 +93,23 @@ def _try_flock(fd: int) -> bool:
         return True
     except BlockingIOError:
         return False
+
+
+@contextmanager
+def facts_refresh_lock(db_path: Path) -> Iterator[None]:
+    """Held while the KPI facts of a store are refreshed: one refresh at a time, across processes.
+
+    A large refresh commits its tickets part by part (core/facts_parallel.py); another refresh
+    meanwhile would take the same claimed tickets or number new tickets alike. Waits for a running
+    refresh (seconds); the kernel releases the lock of a killed one.
+    """
+    path = db_path.with_name(f"{db_path.name}-facts.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot lock the KPI facts of {db_path.name}: {exc.strerror} ({path})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -166,18 +166,22 @@ class Store:
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; disk errors become StoreError."""
+    def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; disk errors become StoreError.
+
+        `conn`: another connection to this store (a forked facts worker's), instead of the store's.
+        """
+        conn = conn or self.conn
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _store_error(self.path, exc) from None
         try:
-            yield self.conn
-            self.conn.execute("COMMIT")
+            yield conn
+            conn.execute("COMMIT")
         except BaseException as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.DatabaseError):
                 raise _store_error(self.path, exc) from None
             raise

@@ -305,9 +305,11 @@ AUTOMATION = Need(
 
 def _showing_automation(q: Query) -> str:
     """Only tickets of sources that can show automation count, in a total as per source: the
-    others' tickets would all read "not automated"."""
+    others' tickets would all read "not automated". A filter, not an index: `+` keeps SQLite on
+    the resolution-time index (on the (source, ticket_id) index it read every ticket per bucket:
+    3.6 s instead of 0.1 s at 1M tickets)."""
     shown = [s for s in q.ctx.sources() if q.ctx.has(s, AUTOMATION.table, AUTOMATION.where)]
-    return f"f.source IN ({', '.join(sql_text(s) for s in shown)})" if shown else "0"
+    return f"+f.source IN ({', '.join(sql_text(s) for s in shown)})" if shown else "0"
 
 
 #: The vendor's AI-agent conversations (Zendesk AI agents data export), by conversation end.

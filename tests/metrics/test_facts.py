@@ -283,7 +283,7 @@ def test_a_forked_worker_computes_the_same_facts(store: Store, monkeypatch: pyte
     w.commit()
     refresh_facts(store)
     serial = _all_facts(store)
-    if not facts_module._can_fork():
+    if not facts_module.can_fork():
         pytest.skip("no fork on this platform")
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
     refresh_all(store)
@@ -352,6 +352,40 @@ def test_a_change_in_one_fact_table_leaves_the_others_rows_as_they_were(store: S
     assert _all_facts(store) == incremental
 
 
+def test_rows_a_ticket_gets_after_its_own_are_inserted_without_reading_the_stored_ones(store: Store) -> None:
+    """A late reply and a reopen on a solved ticket add events and a backlog span after the ones
+    it had: they are appended without reading its stored events or spans, and the facts equal a
+    rebuild. A turn that gets its answer changes a stored pair: that one is read and updated."""
+    w = _two_ticket_world(store)
+    w.msg("1", "2026-01-06 09:00", "agent", "a2")
+    w.status("1", "2026-01-06 09:05", "open", "solved")
+    w.commit()
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert refresh_facts(store).tickets == 1
+    store.conn.set_trace_callback(None)
+    assert not [s for s in statements if "FROM fact_events" in s or "FROM status_spans" in s]
+    assert [tuple(r) for r in store.query("SELECT kind FROM fact_events e JOIN ticket_facts f ON f.tid = e.tid "
+                                          "WHERE f.ticket_id = '1' ORDER BY e.at")] == [("resolve",), ("reply",), ("reopen",)]
+    incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
+    w.msg("2", "2026-01-06 09:00", "customer")  # a new turn (appended), then its answer (a stored pair changes)
+    w.commit()
+    refresh_facts(store)
+    w.msg("2", "2026-01-06 10:00", "agent", "a1")
+    w.commit()
+    statements.clear()
+    store.conn.set_trace_callback(statements.append)
+    refresh_facts(store)
+    store.conn.set_trace_callback(None)
+    assert [s for s in statements if "FROM reply_pairs" in s]
+    assert pairs(store, "2")[-1] == (epoch("2026-01-06 09:00"), epoch("2026-01-06 10:00"), "a1", 3600)
+    incremental = _all_facts(store)
+    refresh_all(store)
+    assert _all_facts(store) == incremental
+
+
 def test_facts_built_before_fingerprints_existed_refresh_like_a_rebuild(store: Store) -> None:
     w = _two_ticket_world(store)
     store.conn.execute("UPDATE ticket_facts SET digests = NULL")  # as migration 006 leaves old rows
@@ -383,11 +417,8 @@ def test_a_rating_moved_to_another_ticket_and_a_vanished_ticket_are_followed(sto
     assert _all_facts(store) == incremental
 
 
-def test_a_worker_failing_midway_leaves_its_remaining_parts_to_the_parent(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    import kpisync.core.facts as facts_module
-
+def _forty_tickets_with_a_new_turn(store: Store) -> World:
+    """40 tickets with facts, then a new customer turn on each: 40 changed tickets."""
     w = World(store)
     for i in range(1, 41):
         w.ticket(str(i), f"2026-01-05 {i % 10:02d}:00", "open")
@@ -398,26 +429,135 @@ def test_a_worker_failing_midway_leaves_its_remaining_parts_to_the_parent(store:
     for i in range(1, 41):
         w.msg(str(i), "2026-01-06 09:00", "customer")
     w.commit()
-    if not facts_module._can_fork():
-        pytest.skip("no fork on this platform")
-    parent, calls = os.getpid(), []
-    original = facts_module._Builder.changes_of
+    return w
 
-    def failing_second_part(self, conn, todo, fresh):  # type: ignore[no-untyped-def]
-        if os.getpid() != parent:
-            calls.append(1)
-            if len(calls) == 2:
-                raise OSError("disk gone")
-        return original(self, conn, todo, fresh)
 
-    warnings: list[str] = []  # not caplog: CLI tests may have set the kpisync loggers not to propagate
-    monkeypatch.setattr(facts_module.log, "warning", lambda message, *args: warnings.append(message % args))
-    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
-    monkeypatch.setattr(facts_module._Builder, "changes_of", failing_second_part)
-    assert refresh_facts(store).tickets == 40
-    assert warnings == ["facts worker failed (OSError('disk gone')); computing its tickets here"]
+def _equal_to_a_rebuild(store: Store, monkeypatch: pytest.MonkeyPatch) -> dict:
+    import kpisync.core.facts as facts_module
+
     incremental = _all_facts(store)
-    assert len(incremental["reply_pairs"]) == 80
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10**9)
     refresh_all(store)
     assert _all_facts(store) == incremental
+    return incremental
+
+
+def test_a_worker_failing_midway_leaves_its_unfinished_part_to_the_parent(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    import kpisync.core.facts as facts_module
+    import kpisync.core.facts_parallel as parallel_module
+
+    _forty_tickets_with_a_new_turn(store)
+    if not facts_module.can_fork():
+        pytest.skip("no fork on this platform")
+    parent, failed = os.getpid(), tmp_path / "worker-failed"
+    original = facts_module._Builder.changes_of
+
+    def worker_fails_on_its_first_part(self, conn, todo, fresh):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            failed.touch()
+            raise OSError("disk gone")
+        deadline = time.monotonic() + 10
+        while not failed.exists() and time.monotonic() < deadline:  # let the worker take a part first
+            time.sleep(0.01)
+        return original(self, conn, todo, fresh)
+
+    warnings: list[str] = []  # not caplog: CLI tests may have set the kpisync loggers not to propagate
+    monkeypatch.setattr(parallel_module.log, "warning", lambda message, *args: warnings.append(message % args))
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(facts_module._Builder, "changes_of", worker_fails_on_its_first_part)
+    assert refresh_facts(store).tickets == 40
+    assert warnings == ["facts worker failed (OSError('disk gone')); computing its tickets here"]
+    assert pending_tickets(store) == 0
+    monkeypatch.setattr(facts_module._Builder, "changes_of", original)
+    assert len(_equal_to_a_rebuild(store, monkeypatch)["reply_pairs"]) == 80
+
+
+def test_a_refresh_stopped_between_parts_keeps_them_and_the_next_one_finishes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large refresh commits part by part: after a kill, what was committed stays and the rest
+    is still pending (claimed), so the next refresh converges to the same facts as a rebuild."""
+    import kpisync.core.facts as facts_module
+    import kpisync.core.facts_parallel as parallel_module
+
+    _forty_tickets_with_a_new_turn(store)
+    if not facts_module.can_fork():
+        pytest.skip("no fork on this platform")
+
+    def first_part_then_killed(self) -> None:  # type: ignore[no-untyped-def]
+        self._commit(self.builder.conn, self.parts[0])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module.PartsRefresh, "run", first_part_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        refresh_facts(store)
+    assert pending_tickets(store) == 35  # 8 parts of 5: one committed
+    assert store.query("SELECT count(*) FROM changed_tickets")[0][0] == 0
+    assert store.query("SELECT count(*) FROM reply_pairs WHERE customer_at = ?", (epoch("2026-01-06 09:00"),))[0][0] == 5
+    monkeypatch.undo()
+    assert refresh_facts(store).tickets == 35
+    assert pending_tickets(store) == 0
+    assert len(_equal_to_a_rebuild(store, monkeypatch)["reply_pairs"]) == 80
+
+
+def test_a_ticket_changed_during_a_large_refresh_is_refreshed_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync writing while a refresh runs its parts marks the ticket anew (its mark was moved
+    to the claims), so the change is not lost with the claim the refresh then drops."""
+    import sqlite3
+
+    import kpisync.core.facts as facts_module
+    import kpisync.core.facts_parallel as parallel_module
+
+    _forty_tickets_with_a_new_turn(store)
+    if not facts_module.can_fork():
+        pytest.skip("no fork on this platform")
+    original = parallel_module.PartsRefresh.run
+
+    def a_sync_writes_meanwhile(self) -> None:  # type: ignore[no-untyped-def]
+        other = sqlite3.connect(str(store.path), isolation_level=None)
+        other.execute(
+            "INSERT INTO messages (source, external_id, ticket_id, created_at, author_id, author_role, is_public, synced_at) "
+            "VALUES ('zd', 'late', '1', '2026-01-06T10:00:00Z', 'a1', 'agent', 1, '2026-01-06T10:00:00Z')"
+        )
+        other.close()
+        original(self)
+
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module.PartsRefresh, "run", a_sync_writes_meanwhile)
+    assert refresh_facts(store).tickets == 40
+    assert pending_tickets(store) == 1
+    monkeypatch.setattr(parallel_module.PartsRefresh, "run", original)
+    assert refresh_facts(store).tickets == 1
+    assert pairs(store, "1")[-1] == (epoch("2026-01-06 09:00"), epoch("2026-01-06 10:00"), "a1", 3600)
+    _equal_to_a_rebuild(store, monkeypatch)
+
+
+def test_one_facts_refresh_at_a_time(tmp_path: Path) -> None:
+    """A second refresh of the same store waits for the running one (they would take the same
+    claimed tickets and number new tickets alike)."""
+    import threading
+    import time
+
+    from kpisync.core.lock import facts_refresh_lock
+
+    db, order = tmp_path / "s.db", []
+
+    def second() -> None:
+        with facts_refresh_lock(db):
+            order.append("second")
+
+    with facts_refresh_lock(db):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.2)
+        order.append("first done")
+    thread.join(5)
+    assert order == ["first done", "second"]
