@@ -124,8 +124,9 @@ def refresh_facts(store: Store, source: str | None = None, settings: MetricsSett
             settings = settings or _saved_settings(store)
             fingerprint = _fingerprint(store, settings)
             if _meta(store, "fingerprint") != fingerprint:
+                reason = _rebuild_reason(store)
                 result = _rebuild(store, settings, fingerprint)
-                result.reason = "first build" if _meta(store, "built") is None else "schedules or settings changed"
+                result.reason = reason
                 _set_meta(store, "built", "1")
             else:
                 result, rest = _incremental(store, source, settings)
@@ -197,6 +198,14 @@ def _fingerprint(store: Store, settings: MetricsSettings) -> str:
     return digest.hexdigest()
 
 
+def _rebuild_reason(store: Store) -> str:
+    if _meta(store, "built") is None:
+        return "first build"
+    if _meta(store, "version") != FACTS_VERSION:
+        return "this kpisync version keeps them differently"
+    return "schedules or settings changed"
+
+
 def _rebuild(store: Store, settings: MetricsSettings, fingerprint: str) -> RefreshResult:
     conn = store.conn
     for table in ("ticket_facts", *_CHILD_TABLES):
@@ -221,6 +230,7 @@ def _rebuild(store: Store, settings: MetricsSettings, fingerprint: str) -> Refre
     conn.execute("DELETE FROM facts_claimed")
     _set_meta(store, "fingerprint", fingerprint)
     _set_meta(store, "settings", json.dumps(settings.facts_settings(), sort_keys=True))
+    _set_meta(store, "version", FACTS_VERSION)
     return RefreshResult(tickets=total, full=True)
 
 
@@ -399,11 +409,16 @@ class _Builder:
             name: {tid: list(rows) for tid, rows in groupby(conn.execute(sql), _FIRST)} for name, sql in _CHILD_SQL.items()
         }
         out = _Output()
-        get = {name: rows.get for name, rows in children.items()}
+        messages, status, assignment, ratings, entries, calls, macros, targets, sla = (
+            children[name].get for name in _CHILD_SQL
+        )
         for row in conn.execute(_TICKET_SQL):
             tid = row[0]
             marks = out.marks()
-            _ticket_facts(self, row, out, *(get[name](tid, _EMPTY) for name in _CHILD_SQL))
+            _ticket_facts(
+                self, row, out, messages(tid, _EMPTY), status(tid, _EMPTY), assignment(tid, _EMPTY), ratings(tid, _EMPTY),
+                entries(tid, _EMPTY), calls(tid, _EMPTY), macros(tid, _EMPTY), targets(tid, _EMPTY), sla(tid, _EMPTY),
+            )
             out.seal(marks)
         if fresh:
             return [(sql, rows) for sql, rows in out.tables() if rows]
@@ -464,11 +479,14 @@ class _Output:
         """Completes the ticket row just computed with the fingerprints of its child rows. Its
         events are put in time order first (pairs and spans are in it already), so that what a
         ticket gets later — a reply, a reopen — comes after the rows it had: an append."""
-        events, start = self.events, marks[0]
-        if len(events) - start > 1:
-            events[start:] = sorted(events[start:], key=_event_order)
+        events = self.events
+        e, p, s, r, t = marks
+        if len(events) - e > 1:
+            events[e:] = sorted(events[e:], key=_event_order)
         self.starts.append(marks)
-        self.tickets[-1] += (b"".join(_entry(rows, mark) for rows, mark in zip(self.children(), marks)),)
+        self.tickets[-1] += (
+            _entry(events, e) + _entry(self.pairs, p) + _entry(self.spans, s) + _entry(self.ratings, r) + _entry(self.tags, t),
+        )
 
     def diff(self, conn: sqlite3.Connection) -> list[Write]:
         """Against the stored facts of the tickets in `_facts_todo`: only the rows that differ.

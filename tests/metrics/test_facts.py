@@ -561,3 +561,11 @@ def test_one_facts_refresh_at_a_time(tmp_path: Path) -> None:
         order.append("first done")
     thread.join(5)
     assert order == ["first done", "second"]
+
+def test_facts_kept_by_an_older_kpisync_are_rebuilt_once_and_say_why(store: Store) -> None:
+    _two_ticket_world(store)
+    store.conn.execute("UPDATE facts_meta SET value = 'from an older kpisync' WHERE key = 'fingerprint'")
+    store.conn.execute("DELETE FROM facts_meta WHERE key = 'version'")
+    result = refresh_facts(store)
+    assert result.full and result.reason == "this kpisync version keeps them differently"
+    assert not refresh_facts(store).full
