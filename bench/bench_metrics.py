@@ -209,10 +209,10 @@ def change_one_percent(store: Store, tickets: int, recent: bool = False, seed: i
     run = f"{time.time_ns()}"
     first = tickets - tickets // 20 if recent else 1
     chosen = rng.sample(range(first, tickets + 1), max(1, tickets // 100))
-    # After everything written so far, as in a real sync: a store measured again keeps moving
-    # forward instead of piling every round's changes onto one instant.
+    # After everything written so far, as in the next real sync: after the suite's window (a store
+    # measured again keeps its KPI figures) and after the previous round (not piled onto one instant).
     last = store.conn.execute("SELECT unixepoch(created_at) FROM messages ORDER BY rowid DESC LIMIT 1").fetchone()
-    at = max(START + SPAN - 3600, (last[0] if last else 0) + 60)
+    at = max(START + SPAN + 60, (last[0] if last else 0) + 120)
     started = time.perf_counter()
     with store.transaction():
         store.conn.executemany(SQL["messages"], [(f"x{run}-{n}", str(n), at, "a1", "agent", 1, 0) for n in chosen])

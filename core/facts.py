@@ -36,10 +36,10 @@ from typing import Any
 
 import orjson
 
-from .metrics.business_hours import Schedule
-from .metrics.clock import BusinessClock
 from .facts_parallel import CACHE_KIB, PARENT_SHARE, PartsRefresh, StreamingWorker, Write, apply, can_fork
 from .lock import facts_refresh_lock
+from .metrics.business_hours import Schedule
+from .metrics.clock import BusinessClock
 from .metrics.settings import MetricsSettings
 from .store import Store
 
@@ -74,15 +74,16 @@ _INSERT_RATING = (
 )
 _INSERT_TAG = "INSERT OR IGNORE INTO ticket_tags (tid, tag) VALUES (?, ?)"
 _CHILD_TABLES = ("fact_events", "reply_pairs", "status_spans", "rating_facts", "ticket_tags")
+_CHILD_INSERTS = (_INSERT_EVENT, _INSERT_PAIR, _INSERT_SPAN, _INSERT_RATING, _INSERT_TAG)
 #: One child table's entry in ticket_facts.digests (schema 006): a hash of the ticket's rows there
 #: in their canonical order (HASH_SIZE bytes), then how many there are (2 bytes, capped).
 HASH_SIZE = 8
 ENTRY_SIZE = HASH_SIZE + 2
 _MAX_COUNT = 0xFFFF
 _NO_ROWS = bytes(ENTRY_SIZE)
-#: (table, columns in insert order, key of a stored row) for the incremental diff.
+#: (child table, columns in insert order, key of a stored row) for the incremental diff, in
+#: _CHILD_TABLES order; ticket_facts rows are compared by tid (`_ticket_changes`).
 _DIFFED = (
-    ("ticket_facts", TICKET_COLUMNS, ("tid",)),
     ("fact_events", ("tid", "kind", "at", "agent_id", "group_id", "ref", "seconds", "extra"), ("rowid",)),
     ("reply_pairs", ("tid", "customer_at", "reply_at", "agent_id", "group_id", "seconds", "bh_seconds"), ("rowid",)),
     ("status_spans", ("tid", "start_at", "end_at", "assignee_id", "group_id", "od_start"), ("rowid",)),
@@ -96,7 +97,6 @@ _DIFFED = (
 #: whose pages are scattered over the whole history — are not touched. rating_facts keeps
 #: delete + INSERT OR REPLACE: its (source, rating_id) key may move between tickets.
 _IDENTITY = {
-    "ticket_facts": ("tid",),
     "fact_events": ("tid", "kind", "at"),
     "reply_pairs": ("tid", "customer_at"),
     "status_spans": ("tid", "start_at"),
@@ -462,10 +462,7 @@ class _Output:
         self.starts: list[tuple[int, int, int, int, int]] = []
 
     def tables(self) -> tuple[tuple[str, list[tuple[Any, ...]]], ...]:
-        return (
-            (_INSERT_TICKET, self.tickets), (_INSERT_EVENT, self.events), (_INSERT_PAIR, self.pairs),
-            (_INSERT_SPAN, self.spans), (_INSERT_RATING, self.ratings), (_INSERT_TAG, self.tags),
-        )
+        return ((_INSERT_TICKET, self.tickets), *zip(_CHILD_INSERTS, self.children()))
 
     def children(self) -> tuple[list[tuple[Any, ...]], ...]:
         """The child tables' rows, in _CHILD_TABLES order."""
@@ -506,7 +503,7 @@ class _Output:
         writes = _ticket_changes(stored, self.tickets)
         todo = [tid for (tid,) in conn.execute("SELECT tid FROM _facts_todo")]
         sorted_rows = self._by_fingerprint(stored, todo)
-        for (insert, _), (table, columns, key), (dirty, rows, appended) in zip(self.tables()[1:], _DIFFED[1:], sorted_rows):
+        for insert, (table, columns, key), (dirty, rows, appended) in zip(_CHILD_INSERTS, _DIFFED, sorted_rows):
             stored = []
             if dirty:
                 scope = "_facts_todo"
@@ -539,8 +536,9 @@ class _Output:
         and the rows to insert without reading (tickets that only got rows after theirs).
 
         A ticket whose entry is unchanged keeps its rows. One whose first `count` new rows hash to
-        its stored entry got rows appended. A ticket without a stored entry (facts from before
-        schema 006) or without a new facts row (gone from `tickets`) is read, so stale rows go.
+        its stored entry got rows appended; so did a ticket without facts yet (all its rows). A
+        ticket without a stored entry (facts from before schema 006) or without a new facts row
+        (gone from `tickets`) is read, so stale rows go.
         """
         d = TICKET_COLUMNS.index("digests")
         old = {row[0]: row[d] for row in stored}
@@ -549,7 +547,11 @@ class _Output:
         ends = [*self.starts[1:], tuple(len(rows) for rows in tables)]
         for ticket, starts, stops in zip(self.tickets, self.starts, ends):
             tid, after = ticket[0], ticket[d]
-            before = old.get(tid)
+            if tid not in old:  # new: nothing stored to read
+                for rows, start, stop, (_, _, appended) in zip(tables, starts, stops, out):
+                    appended.extend(rows[start:stop])
+                continue
+            before = old[tid]
             if before == after:  # no child table changed
                 continue
             known = before is not None and len(before) == len(after)

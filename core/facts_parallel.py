@@ -167,8 +167,20 @@ class PartsRefresh:
         """Both processes take parts until none is left; then the parent computes any part the
         worker took but did not commit, and checkpoints what the thread has not."""
         conn = self.builder.conn
-        autocheckpoint = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        autocheckpoint = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints, beside the computing
+        try:
+            error = self._share_with_worker(conn)
+        finally:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
+        unfinished = self._unfinished()
+        if unfinished:
+            log.warning("facts worker failed (%s); computing its tickets here", error)
+            self._commit(conn, unfinished)
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _share_with_worker(self, conn: sqlite3.Connection) -> str | None:
+        """Takes parts here while the forked worker takes the others; the worker's error, if any."""
         context = multiprocessing.get_context("fork")
         counter = context.Value("i", 0)
         receiver, sender = context.Pipe(duplex=False)
@@ -180,19 +192,13 @@ class PartsRefresh:
         try:
             self._take_parts(conn, counter)
             process.join()
-            error = receiver.recv() if receiver.poll() else "worker died"
+            return receiver.recv() if receiver.poll() else "worker died"  # type: ignore[no-any-return]
         finally:
             if process.is_alive():
                 process.kill()
             process.join()
             receiver.close()
             checkpoints.stop()
-            conn.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
-        unfinished = self._unfinished()
-        if unfinished:
-            log.warning("facts worker failed (%s); computing its tickets here", error)
-            self._commit(conn, unfinished)
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _take_parts(self, conn: sqlite3.Connection, counter: Any) -> None:
         while True:
