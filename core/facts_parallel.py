@@ -39,9 +39,10 @@ PARENT_SHARE = 0.4
 #: The rebuild worker sends its results in this many parts, so the parent writes the early ones
 #: while the worker computes the rest and only the last part's writes come after it is done.
 WORKER_PARTS = 4
-#: An incremental refresh is cut into this many parts (at most CHUNK tickets each): small enough
-#: that the two processes finish together, large enough that a commit per part stays cheap.
-REFRESH_PARTS = 8
+#: An incremental refresh is cut into parts that shrink as they go (each a quarter of what is
+#: left, at most CHUNK tickets, at least this many): few commits early on, and parts small
+#: enough at the end that the two processes finish together.
+SMALLEST_PART = 200
 #: How often the checkpoint thread of an incremental refresh copies committed parts (seconds).
 CHECKPOINT_EVERY = 0.05
 
@@ -160,8 +161,12 @@ class PartsRefresh:
 
     def __init__(self, builder: Builder, todo: Todo, part_size: int) -> None:
         self.builder = builder
-        size = max(1, min(part_size, -(-len(todo) // REFRESH_PARTS)))
-        self.parts = [list(todo[i : i + size]) for i in range(0, len(todo), size)]
+        self.parts: list[list[tuple[int, str, str]]] = []
+        start = 0
+        while start < len(todo):
+            size = max(SMALLEST_PART, min(part_size, -(-(len(todo) - start) // 4)))
+            self.parts.append(list(todo[start : start + size]))
+            start += size
 
     def run(self) -> None:
         """Both processes take parts until none is left; then the parent computes any part the

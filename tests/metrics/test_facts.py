@@ -273,6 +273,7 @@ def test_incremental_changes_of_every_kind_equal_a_full_rebuild(store: Store) ->
 
 def test_a_forked_worker_computes_the_same_facts(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import kpisync.core.facts as facts_module
+    import kpisync.core.facts_parallel as parallel_module
 
     w = World(store)
     for i in range(1, 41):
@@ -286,6 +287,7 @@ def test_a_forked_worker_computes_the_same_facts(store: Store, monkeypatch: pyte
     if not facts_module.can_fork():
         pytest.skip("no fork on this platform")
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module, "SMALLEST_PART", 1)  # the 40 changed tickets in 11 parts
     refresh_all(store)
     assert _all_facts(store) == serial
     for i in range(1, 41):
@@ -469,6 +471,7 @@ def test_a_worker_failing_midway_leaves_its_unfinished_part_to_the_parent(
     warnings: list[str] = []  # not caplog: CLI tests may have set the kpisync loggers not to propagate
     monkeypatch.setattr(parallel_module.log, "warning", lambda message, *args: warnings.append(message % args))
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module, "SMALLEST_PART", 1)
     monkeypatch.setattr(facts_module._Builder, "changes_of", worker_fails_on_its_first_part)
     assert refresh_facts(store).tickets == 40
     assert warnings == ["facts worker failed (OSError('disk gone')); computing its tickets here"]
@@ -489,19 +492,24 @@ def test_a_refresh_stopped_between_parts_keeps_them_and_the_next_one_finishes(
     if not facts_module.can_fork():
         pytest.skip("no fork on this platform")
 
+    committed: list[int] = []
+
     def first_part_then_killed(self) -> None:  # type: ignore[no-untyped-def]
         self._commit(self.builder.conn, self.parts[0])
+        committed.append(len(self.parts[0]))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module, "SMALLEST_PART", 1)
     monkeypatch.setattr(parallel_module.PartsRefresh, "run", first_part_then_killed)
     with pytest.raises(KeyboardInterrupt):
         refresh_facts(store)
-    assert pending_tickets(store) == 35  # 8 parts of 5: one committed
+    assert committed == [10]  # a quarter of the 40 tickets
+    assert pending_tickets(store) == 30
     assert store.query("SELECT count(*) FROM changed_tickets")[0][0] == 0
-    assert store.query("SELECT count(*) FROM reply_pairs WHERE customer_at = ?", (epoch("2026-01-06 09:00"),))[0][0] == 5
+    assert store.query("SELECT count(*) FROM reply_pairs WHERE customer_at = ?", (epoch("2026-01-06 09:00"),))[0][0] == 10
     monkeypatch.undo()
-    assert refresh_facts(store).tickets == 35
+    assert refresh_facts(store).tickets == 30
     assert pending_tickets(store) == 0
     assert len(_equal_to_a_rebuild(store, monkeypatch)["reply_pairs"]) == 80
 
@@ -531,6 +539,7 @@ def test_a_ticket_changed_during_a_large_refresh_is_refreshed_again(
         original(self)
 
     monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module, "SMALLEST_PART", 1)
     monkeypatch.setattr(parallel_module.PartsRefresh, "run", a_sync_writes_meanwhile)
     assert refresh_facts(store).tickets == 40
     assert pending_tickets(store) == 1
