@@ -244,11 +244,13 @@ def _incremental(
     conn = store.conn
     where, params = ("WHERE source = ?", (source,)) if source else ("", ())
     keys = conn.execute(
-        f"SELECT source, ticket_id FROM changed_tickets {where} UNION SELECT source, ticket_id FROM facts_claimed {where}",
+        "SELECT k.source, k.ticket_id, f.tid FROM "
+        f"(SELECT source, ticket_id FROM changed_tickets {where} UNION SELECT source, ticket_id FROM facts_claimed {where}) k "
+        "LEFT JOIN ticket_facts f ON f.source = k.source AND f.ticket_id = k.ticket_id",
         params * 2,
     ).fetchall()
     builder = _Builder(store, settings)
-    todo = builder.numbered(keys, fresh=False)
+    todo = builder.numbered(keys)
     sources = {source} if source else {k[0] for k in keys}
     if len(todo) >= PARALLEL_MIN and can_fork():
         conn.execute(
@@ -360,7 +362,7 @@ class _Builder:
         the last committed state and needs not see this transaction's writes: they concern
         other tickets."""
         conn = self.conn
-        todo = self.numbered(keys, fresh=True)
+        todo = self.numbered((source, ticket_id, None) for source, ticket_id in keys)
         if len(todo) >= PARALLEL_MIN and can_fork():
             mine = int(len(todo) * PARENT_SHARE)
             with StreamingWorker(self, todo[mine:], fresh=True) as worker:  # the rest on the second core
@@ -376,31 +378,16 @@ class _Builder:
         with _cycle_collector_paused():
             return self.changes(conn, fresh)
 
-    def numbered(self, keys: Sequence[Sequence[str]], fresh: bool) -> list[tuple[int, str, str]]:
-        """(tid, source, ticket_id) of these tickets in tid order: the tid their facts have, else
-        a new one after the last."""
-        conn = self.conn
-        unique = list(dict.fromkeys((str(k[0]), str(k[1])) for k in keys))
-        known: dict[tuple[str, str], int] = {}
-        if not fresh:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS _facts_keys (source TEXT NOT NULL, ticket_id TEXT NOT NULL)")
-            conn.execute("DELETE FROM _facts_keys")
-            conn.executemany("INSERT INTO _facts_keys (source, ticket_id) VALUES (?, ?)", unique)
-            known = {
-                (source, ticket_id): tid
-                for source, ticket_id, tid in conn.execute(
-                    "SELECT k.source, k.ticket_id, f.tid FROM _facts_keys k "
-                    "CROSS JOIN ticket_facts f ON f.source = k.source AND f.ticket_id = k.ticket_id"
-                )
-            }
-        next_tid = int(conn.execute("SELECT coalesce(max(tid), 0) FROM ticket_facts").fetchone()[0])
+    def numbered(self, keys: Iterable[tuple[str, str, int | None]]) -> list[tuple[int, str, str]]:
+        """(tid, source, ticket_id) of these (source, ticket_id, tid their facts have or None)
+        tickets, in tid order; a ticket without facts gets a new tid after the last."""
+        next_tid = int(self.conn.execute("SELECT coalesce(max(tid), 0) FROM ticket_facts").fetchone()[0])
         todo = []
-        for key in unique:
-            tid = known.get(key)
+        for source, ticket_id, tid in keys:
             if tid is None:
                 next_tid += 1
                 tid = next_tid
-            todo.append((tid, *key))
+            todo.append((tid, source, ticket_id))
         todo.sort()
         return todo
 
