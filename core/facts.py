@@ -251,25 +251,17 @@ def _incremental(
     ).fetchall()
     builder = _Builder(store, settings)
     todo = builder.numbered(keys)
-    sources = {source} if source else {k[0] for k in keys}
+    for name in {source} if source else {k[0] for k in keys}:
+        builder.ticketless_ratings(name)
     if len(todo) >= PARALLEL_MIN and can_fork():
         conn.execute(
             f"INSERT OR IGNORE INTO facts_claimed (source, ticket_id) SELECT source, ticket_id FROM changed_tickets {where}",
             params,
         )
         conn.execute(f"DELETE FROM changed_tickets {where}", params)
-
-        def rest() -> None:
-            PartsRefresh(builder, todo, CHUNK).run()
-            with store.transaction():
-                for name in sources:
-                    builder.ticketless_ratings(name)
-
-        return RefreshResult(tickets=len(todo)), rest
+        return RefreshResult(tickets=len(todo)), PartsRefresh(builder, todo, CHUNK).run
     for i in range(0, len(todo), CHUNK):
         apply(conn, builder.changes_of(conn, todo[i : i + CHUNK], fresh=False))
-    for name in sources:
-        builder.ticketless_ratings(name)
     conn.execute(f"DELETE FROM changed_tickets {where}", params)
     conn.execute(f"DELETE FROM facts_claimed {where}", params)
     return RefreshResult(tickets=len(todo)), None
