@@ -39,6 +39,9 @@ SPAN = 2 * 365 * 86400
 CHANNELS = ("email", "email", "email", "web", "web", "chat", "chat", "phone", "api", "social")
 STATUS_CAT = {"new": "new", "open": "open", "pending": "pending", "solved": "resolved", "closed": "closed"}
 NOW = "2026-01-01T00:00:00Z"
+#: The end of the KPI suite's window and the dashboard's (2026-01-01T00:00Z; the generated
+#: history ends a day before: 2024 has 366 days).
+WINDOW_END = 1767225600
 TS = "strftime('%Y-%m-%dT%H:%M:%SZ', ?, 'unixepoch')"
 
 SQL = {
@@ -212,7 +215,7 @@ def change_one_percent(store: Store, tickets: int, recent: bool = False, seed: i
     # After everything written so far, as in the next real sync: after the suite's window (a store
     # measured again keeps its KPI figures) and after the previous round (not piled onto one instant).
     last = store.conn.execute("SELECT unixepoch(created_at) FROM messages ORDER BY rowid DESC LIMIT 1").fetchone()
-    at = max(START + SPAN + 60, (last[0] if last else 0) + 120)
+    at = max(WINDOW_END + 60, (last[0] if last else 0) + 120)
     started = time.perf_counter()
     with store.transaction():
         store.conn.executemany(SQL["messages"], [(f"x{run}-{n}", str(n), at, "a1", "agent", 1, 0) for n in chosen])
