@@ -333,6 +333,17 @@ def _two_ticket_world(store: Store) -> World:
     return w
 
 
+def _refresh_traced(store: Store) -> tuple[int, list[str]]:
+    """A refresh: the tickets it took and the SQL statements it ran."""
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        tickets = refresh_facts(store).tickets
+    finally:
+        store.conn.set_trace_callback(None)
+    return tickets, statements
+
+
 def test_a_change_in_one_fact_table_leaves_the_others_rows_as_they_were(store: Store) -> None:
     """A late reply on a solved ticket changes its events, not its pairs, spans, rating or tags:
     those rows are neither read nor rewritten (same rowids), and the result equals a rebuild."""
@@ -342,10 +353,8 @@ def test_a_change_in_one_fact_table_leaves_the_others_rows_as_they_were(store: S
     before = {t: [tuple(r) for r in store.query(sql)] for t, sql in rows_of.items()}
     w.msg("1", "2026-01-06 09:00", "agent", "a2")
     w.commit()
-    statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)
-    assert refresh_facts(store).tickets == 1
-    store.conn.set_trace_callback(None)
+    tickets, statements = _refresh_traced(store)
+    assert tickets == 1
     assert not [s for s in statements if "FROM reply_pairs" in s or "FROM status_spans" in s]
     assert {t: [tuple(r) for r in store.query(sql)] for t, sql in rows_of.items()} == before
     assert facts(store, "1")["agent_replies_all"] == 2
@@ -362,10 +371,8 @@ def test_rows_a_ticket_gets_after_its_own_are_inserted_without_reading_the_store
     w.msg("1", "2026-01-06 09:00", "agent", "a2")
     w.status("1", "2026-01-06 09:05", "open", "solved")
     w.commit()
-    statements: list[str] = []
-    store.conn.set_trace_callback(statements.append)
-    assert refresh_facts(store).tickets == 1
-    store.conn.set_trace_callback(None)
+    tickets, statements = _refresh_traced(store)
+    assert tickets == 1
     assert not [s for s in statements if "FROM fact_events" in s or "FROM status_spans" in s]
     assert [tuple(r) for r in store.query("SELECT kind FROM fact_events e JOIN ticket_facts f ON f.tid = e.tid "
                                           "WHERE f.ticket_id = '1' ORDER BY e.at")] == [("resolve",), ("reply",), ("reopen",)]
@@ -377,10 +384,7 @@ def test_rows_a_ticket_gets_after_its_own_are_inserted_without_reading_the_store
     refresh_facts(store)
     w.msg("2", "2026-01-06 10:00", "agent", "a1")
     w.commit()
-    statements.clear()
-    store.conn.set_trace_callback(statements.append)
-    refresh_facts(store)
-    store.conn.set_trace_callback(None)
+    _, statements = _refresh_traced(store)
     assert [s for s in statements if "FROM reply_pairs" in s]
     assert pairs(store, "2")[-1] == (epoch("2026-01-06 09:00"), epoch("2026-01-06 10:00"), "a1", 3600)
     incremental = _all_facts(store)
