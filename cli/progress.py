@@ -13,8 +13,16 @@ from rich.table import Table
 from kpisync.core.sync import RunResult, StreamResult, SyncObserver
 
 
+#: Redraws of the live table per second at most.
+REDRAWS_PER_SECOND = 8
+
+
 class TerminalProgress(SyncObserver):
-    """A live table of streams (records, requests, waits); plain lines when not a terminal."""
+    """A live table of streams (records, requests, waits); plain lines when not a terminal.
+
+    The table is redrawn on the sync's own events, not by a refresh thread: the KPI facts refresh
+    at the end of a sync forks a worker only when no other thread runs (core/facts_parallel.py).
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -23,10 +31,11 @@ class TerminalProgress(SyncObserver):
         self.waiting: str = ""
         self.live: Live | None = None
         self._last_line = 0.0
+        self._last_draw = 0.0
 
     def __enter__(self) -> TerminalProgress:
         if self.console.is_terminal:
-            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)
+            self.live = Live(self._table(), console=self.console, auto_refresh=False, transient=True)
             self.live.__enter__()
         return self
 
@@ -37,7 +46,7 @@ class TerminalProgress(SyncObserver):
     def stream_started(self, source: str, stream: str) -> None:
         self.current = stream
         self.rows[stream] = StreamResult(name=stream, status="running")
-        self._refresh()
+        self._refresh(force=True)
 
     def batch_written(self, source: str, result: StreamResult) -> None:
         self.rows[result.name] = result
@@ -51,7 +60,7 @@ class TerminalProgress(SyncObserver):
             if result.error:
                 line += f" — {result.error}"
             self.console.print(line, highlight=False)
-        self._refresh()
+        self._refresh(force=True)
 
     def on_wait(self, seconds: float, reason: str) -> None:
         """Rate-limit and retry waits are shown as such, not as a hang."""
@@ -59,11 +68,13 @@ class TerminalProgress(SyncObserver):
         if self.live is None and seconds >= 5 and time.monotonic() - self._last_line > 5:
             self._last_line = time.monotonic()
             self.console.print(f"  {self.current}: {self.waiting}", highlight=False)
-        self._refresh()
+        self._refresh(force=True)
 
-    def _refresh(self) -> None:
-        if self.live is not None:
-            self.live.update(self._table())
+    def _refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.live is not None and (force or now - self._last_draw >= 1 / REDRAWS_PER_SECOND):
+            self._last_draw = now
+            self.live.update(self._table(), refresh=True)
 
     def _table(self) -> Table:
         table = Table(box=None, show_header=True, header_style="bold")
