@@ -177,12 +177,15 @@ class PartsRefresh:
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints, beside the computing
         try:
             error = self._share_with_worker(conn)
+        except OSError as exc:  # no second process (fork or pipe refused): all parts are left here
+            error = f"not started: {exc}"
         finally:
             conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
         unfinished = self._unfinished()
         if unfinished:
             log.warning("facts worker failed (%s); computing its tickets here", error)
-            self._commit(conn, unfinished)
+            for part in unfinished:
+                self._commit(conn, part)
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _share_with_worker(self, conn: sqlite3.Connection) -> str | None:
@@ -191,18 +194,20 @@ class PartsRefresh:
         counter = context.Value("i", 0)
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=self._work, args=(counter, sender), daemon=True)
-        process.start()
-        sender.close()
-        checkpoints = _Checkpointer(self.builder.store.path)  # a thread: started after the fork
-        checkpoints.start()
+        checkpoints = _Checkpointer(self.builder.store.path)
         try:
+            process.start()
+            sender.close()
+            checkpoints.start()  # a thread: only after the fork
             self._take_parts(conn, counter)
             process.join()
             return receiver.recv() if receiver.poll() else "worker died"  # type: ignore[no-any-return]
         finally:
-            if process.is_alive():
-                process.kill()
-            process.join()
+            if process.pid is not None:
+                if process.is_alive():
+                    process.kill()
+                process.join()
+            sender.close()
             receiver.close()
             checkpoints.stop()
 
@@ -235,9 +240,11 @@ class PartsRefresh:
             sender.close()
             os._exit(0)
 
-    def _unfinished(self) -> list[tuple[int, str, str]]:
+    def _unfinished(self) -> list[list[tuple[int, str, str]]]:
+        """The parts, or what is left of them, whose tickets are still claimed."""
         claimed = {tuple(row) for row in self.builder.conn.execute("SELECT source, ticket_id FROM facts_claimed")}
-        return [item for part in self.parts for item in part if (item[1], item[2]) in claimed]
+        left = ([item for item in part if (item[1], item[2]) in claimed] for part in self.parts)
+        return [part for part in left if part]
 
 
 class _Checkpointer(threading.Thread):
@@ -265,4 +272,5 @@ class _Checkpointer(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-        self.join()
+        if self.is_alive():
+            self.join()

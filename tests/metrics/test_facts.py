@@ -484,6 +484,33 @@ def test_a_worker_failing_midway_leaves_its_unfinished_part_to_the_parent(
     assert len(_equal_to_a_rebuild(store, monkeypatch)["reply_pairs"]) == 80
 
 
+def test_a_refresh_whose_worker_cannot_start_computes_every_part_itself(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    import kpisync.core.facts as facts_module
+    import kpisync.core.facts_parallel as parallel_module
+
+    _forty_tickets_with_a_new_turn(store)
+    if not facts_module.can_fork():
+        pytest.skip("no fork on this platform")
+
+    def refused(self) -> None:  # type: ignore[no-untyped-def]
+        raise OSError(11, "Resource temporarily unavailable")
+
+    warnings: list[str] = []
+    monkeypatch.setattr(parallel_module.log, "warning", lambda message, *args: warnings.append(message % args))
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refused)
+    monkeypatch.setattr(facts_module, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(parallel_module, "SMALLEST_PART", 1)
+    assert refresh_facts(store).tickets == 40
+    assert warnings == ["facts worker failed (not started: [Errno 11] Resource temporarily unavailable); computing its tickets here"]
+    assert pending_tickets(store) == 0
+    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    assert len(_equal_to_a_rebuild(store, monkeypatch)["reply_pairs"]) == 80
+
+
 def test_a_refresh_stopped_between_parts_keeps_them_and_the_next_one_finishes(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
