@@ -9,7 +9,7 @@ Dimensions that live on the ticket (channel, organization, ...) join `ticket_fac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -235,8 +235,27 @@ def _segment_as_of_creation(spec: str) -> str:
     The value is the owner's `attribute_history` row (migration 007) with the greatest
     valid_from <= f.created: one seek on that table's primary key. A found row gives '' for a
     missing value, so only an owner without history rows falls back to the current value
-    (coalesce evaluates that lookup only then); nothing at all is the `unknown` segment.
+    (coalesce evaluates that lookup only then); nothing at all is the `unknown` segment. Values
+    are compared in lower case without surrounding blanks.
     """
+    kind, owner_id, table, current_json, pick = _segment_source(spec)
+    then = (
+        f"(SELECT coalesce(CAST({pick('h', 'attributes')} AS TEXT), '') FROM attribute_history h "
+        f"WHERE h.source = f.source AND h.owner = '{kind}' AND h.external_id = {owner_id} "
+        "AND h.valid_from <= f.created ORDER BY h.valid_from DESC LIMIT 1)"
+    )
+    now = (
+        f"(SELECT CAST({pick('x', current_json)} AS TEXT) FROM {table} x "
+        f"WHERE x.source = f.source AND x.external_id = {owner_id})"
+    )
+    # one segment across help desks: "Enterprise" (Freshdesk's account tier) is Zendesk's "enterprise"
+    return f"lower(trim(coalesce({then}, {now}, '')))"
+
+
+def _segment_source(spec: str) -> tuple[str, str, str, str, Callable[[str, str], str]]:
+    """Where an attribute segment's values live: the owner kind in attribute_history, the facts
+    column of the owner id, the owner table and its JSON column, and the SQL reading the value
+    of a row (alias, JSON column)."""
     owner, _, attribute = spec.partition(".")
     path = sql_text('$."' + attribute.replace('"', '') + '"')
     if owner == "requester":
@@ -248,16 +267,7 @@ def _segment_as_of_creation(spec: str) -> str:
     def pick(alias: str, json_column: str) -> str:
         return f"{alias}.tier" if tier else f"json_extract({alias}.{json_column}, {path})"
 
-    then = (
-        f"(SELECT coalesce(CAST({pick('h', 'attributes')} AS TEXT), '') FROM attribute_history h "
-        f"WHERE h.source = f.source AND h.owner = '{kind}' AND h.external_id = {owner_id} "
-        "AND h.valid_from <= f.created ORDER BY h.valid_from DESC LIMIT 1)"
-    )
-    now = (
-        f"(SELECT CAST({pick('x', current_json)} AS TEXT) FROM {table} x "
-        f"WHERE x.source = f.source AND x.external_id = {owner_id})"
-    )
-    return f"coalesce({then}, {now}, '')"
+    return kind, owner_id, table, current_json, pick
 
 
 def sql_text(text: str) -> str:
@@ -274,7 +284,25 @@ def labels(ctx: Context, by: str | None, keys: Iterable[str]) -> dict[str, str]:
         return _id_labels(ctx, by, keys)
     if by in ("channel", "priority", "tag", "macro"):
         return {k: k or f"no {by}" for k in keys}
+    if by == "segment" and not ctx.settings.segment.startswith("tag:"):
+        return _segment_labels(ctx, keys)
     return {k: k or "unknown" for k in keys}
+
+
+def _segment_labels(ctx: Context, keys: list[str]) -> dict[str, str]:
+    """Attribute segments are grouped in lower case; each is shown as most owners spell it (on a
+    tie, the spelling sorting last: "enterprise" rather than "Enterprise" or "ENTERPRISE")."""
+    kind, _, table, current_json, pick = _segment_source(ctx.settings.segment)
+    values = (
+        f"SELECT CAST({pick('x', current_json)} AS TEXT) AS v FROM {table} x UNION ALL "
+        f"SELECT CAST({pick('h', 'attributes')} AS TEXT) FROM attribute_history h WHERE h.owner = '{kind}'"
+    )
+    best: dict[str, tuple[int, str]] = {}
+    for key, spelling, count in ctx.store.conn.execute(
+        f"SELECT lower(trim(v)), trim(v), count(*) FROM ({values}) WHERE v IS NOT NULL GROUP BY 1, 2"
+    ):
+        best[key] = max(best.get(key, (0, "")), (count, spelling))
+    return {k: best[k][1] if k in best else (k or "unknown") for k in keys}
 
 
 def _id_labels(ctx: Context, by: str, keys: list[str]) -> dict[str, str]:

@@ -186,3 +186,17 @@ def test_migration_backfills_existing_rows_as_first_seen(tmp_path: Path) -> None
         # o2 had no value: its first change records the empty value from 0 and the tier from its time.
         store.write_batch("zd", "organizations", [_org("o2", "pro", updated="2026-01-03 00:00")], None)
         assert _history(store, "organization", "o2") == [(0, None, None), (epoch("2026-01-03 00:00"), "pro", None)]
+
+
+def test_one_segment_across_help_desks_whatever_their_case(tmp_path: Path) -> None:
+    """Freshdesk's account tier says "Enterprise", a Zendesk tier field "enterprise": one segment."""
+    store = Store(tmp_path / "kpi.db")
+    store.write_batch("zd", "organizations", [_org("o1", "enterprise"), _org("o2", "free")], None)
+    store.write_batch("fd", "organizations", [_org("o1", " Enterprise "), _org("o9", "FREE")], None)
+    for source, tickets in (("zd", (("1", "o1"), ("2", "o2"))), ("fd", (("1", "o1"), ("2", "o9"), ("3", "o404")))):
+        w = World(store, source)
+        for tid, org in tickets:
+            w.ticket(tid, "2026-01-06 09:00", "open", organization_id=org)
+        w.commit()
+    assert _by_segment(store, "ticket_volume", "organization.tier") == {"enterprise": 2, "free": 2, "unknown": 1}
+    store.close()
