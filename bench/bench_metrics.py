@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -280,9 +281,7 @@ def main() -> None:
             print(f"incremental refresh after 1 % changed ({result.tickets:,} tickets, {where}): {result.seconds:.2f} s, "
                   f"{cpu:.2f} s CPU (goal ≤ 1 s; writing the changes took {write:.2f} s)")
     if tmp:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        os.rmdir(tmp)
+        shutil.rmtree(tmp)  # the store, its -wal/-shm and its facts lock file
 
 
 if __name__ == "__main__":
